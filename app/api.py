@@ -1,0 +1,171 @@
+"""The HTTP API: POST /v1/generate, health and readiness, JSON errors that name the field."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import __version__
+from app.config import Settings
+from app.errors import RequestError
+from app.idempotency import IdempotencyConflict, IdempotencyStore, body_hash
+from app.schemas import ErrorBody, GenerateRequest, GenerateResponse
+from app.service import Service, build_service
+
+log = logging.getLogger(__name__)
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 401, 403, 409, 422, 500)
+}
+
+
+def error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        status_code=status, content={"error": {"code": code, "message": message, "field": field}}
+    )
+
+
+def field_path(loc: Sequence[Any]) -> str | None:
+    """('body', 'skus', 0) -> 'skus[0]'; ('body', 'audience', 'segment') -> 'audience.segment'."""
+    parts = list(loc[1:] if loc and loc[0] == "body" else loc)
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or None
+
+
+def _validation_error(exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0]
+    kind, loc = first.get("type", ""), first.get("loc", ())
+    if kind == "json_invalid":
+        return error(400, "invalid_json", "the request body is not valid JSON", "body")
+    field = field_path(loc) if not (len(loc) == 2 and isinstance(loc[1], int)) else "body"
+    if kind == "extra_forbidden":
+        return error(422, "unknown_field", f"{field} is not a field of this request", field)
+    if kind == "missing":
+        return error(422, "missing_field", f"{field} is required", field)
+    msg = first.get("msg", "invalid value")
+    return error(422, "invalid_field", f"{field or 'body'}: {msg}", field or "body")
+
+
+def _is_loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
+    """The app; `service` may be passed in by tests that build it themselves."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        svc = service or await asyncio.to_thread(build_service, settings)
+        app.state.service = svc
+        app.state.idempotency = IdempotencyStore(settings.data_dir / "copydesk.db")
+        app.state.inflight = {}
+        try:
+            yield
+        finally:
+            app.state.idempotency.close()
+            if service is None:
+                await svc.aclose()
+
+    app = FastAPI(
+        title="copydesk",
+        version=__version__,
+        description="Marketing message copy from an LLM, checked before it is sent.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _validation_error(exc)
+
+    @app.exception_handler(RequestError)
+    async def on_request_error(_: Request, exc: RequestError) -> JSONResponse:
+        return error(exc.status, exc.code, exc.message, exc.field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def on_crash(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error(500, "internal_error", "copydesk failed to handle this request; it was logged")
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        if request.url.path.startswith("/v1/"):
+            if settings.api_keys:
+                auth = request.headers.get("authorization", "")
+                token = auth[7:] if auth.lower().startswith("bearer ") else ""
+                if token not in settings.api_keys:
+                    return error(401, "unauthorized", "send Authorization: Bearer <key>", "Authorization")
+            elif not _is_loopback(request.client.host if request.client else None):
+                return error(403, "forbidden", "without COPYDESK_API_KEYS only loopback clients are served")
+        return await call_next(request)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(request: Request) -> JSONResponse:
+        svc: Service = request.app.state.service
+        model_ok, model_detail = await _model_ready(svc)
+        commerce_ok = await svc.commerce.ping()
+        kb_size = svc.knowledge.size()
+        checks = {
+            "model": {"ready": model_ok, "detail": model_detail},
+            "commerce": {"ready": commerce_ok},
+            "knowledge": {"ready": kb_size > 0, "documents": kb_size},
+        }
+        ready = all(c["ready"] for c in checks.values())
+        return JSONResponse(status_code=200 if ready else 503, content={"ready": ready, "checks": checks})
+
+    @app.post("/v1/generate", response_model=GenerateResponse, responses=ERROR_RESPONSES, tags=["copy"])
+    async def generate(req: GenerateRequest, request: Request) -> Any:
+        svc: Service = request.app.state.service
+        store: IdempotencyStore = request.app.state.idempotency
+        inflight: dict[str, asyncio.Lock] = request.app.state.inflight
+        digest = body_hash(req.model_dump(mode="json"))
+        lock = inflight.setdefault(req.request_id, asyncio.Lock())
+        async with lock:
+            try:
+                stored = store.get(req.request_id, digest)
+            except IdempotencyConflict:
+                return error(
+                    409,
+                    "idempotency_conflict",
+                    f"request_id {req.request_id} was used before with a different body",
+                    "request_id",
+                )
+            if stored is not None:
+                return JSONResponse(stored, headers={"Idempotent-Replay": "true"})
+            resp = await svc.generator.generate(req)
+            store.put(req.request_id, digest, resp.model_dump(mode="json"))
+        inflight.pop(req.request_id, None)
+        return resp
+
+    return app
+
+
+async def _model_ready(svc: Service) -> tuple[bool, str]:
+    try:
+        models = await asyncio.wait_for(svc.llm.client.models.list(), timeout=3.0)
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        return False, f"{type(exc).__name__}"
+    return True, ", ".join(m.id for m in models.data)[:200] or svc.llm.model

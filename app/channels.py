@@ -1,0 +1,78 @@
+"""Channel specs from guardrails/channels.yaml, and length measured the way each channel counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+FIELDS = ("title", "body", "cta")
+
+
+def measure(text: str, count: str) -> int:
+    """Length as the channel bills it: code points, or UTF-16 code units for SMS."""
+    if count == "utf16":
+        return len(text.encode("utf-16-le")) // 2
+    return len(text)
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    name: str
+    labels: dict[str, str]
+    count: str
+    line_breaks: bool
+    limits: dict[str, dict[str, int]]  # field -> locale -> max length
+    signature: dict[str, str]
+    opt_out: dict[str, str]
+
+    def fields(self) -> tuple[str, ...]:
+        return tuple(f for f in FIELDS if f in self.limits)
+
+    def limit(self, field: str, locale: str) -> int:
+        return self.limits[field][locale]
+
+    def label(self, locale: str) -> str:
+        return self.labels.get(locale) or self.name
+
+    def wrapper(self, locale: str) -> tuple[str, str]:
+        """Text the channel adds around the body (SMS signature and opt-out)."""
+        return self.signature.get(locale, ""), self.opt_out.get(locale, "")
+
+    def body_budget(self, locale: str) -> int:
+        """Room left for the body once the channel's own wrapper is counted."""
+        prefix, suffix = self.wrapper(locale)
+        return self.limit("body", locale) - measure(prefix + suffix, self.count)
+
+    def measure(self, text: str) -> int:
+        return measure(text, self.count)
+
+
+def _per_locale(value: Any, locales: tuple[str, ...]) -> dict[str, Any]:
+    if isinstance(value, dict):
+        missing = [loc for loc in locales if loc not in value]
+        if missing:
+            raise ValueError(f"missing locales {missing} in {value!r}")
+        return dict(value)
+    return {loc: value for loc in locales}
+
+
+def parse_channels(raw: dict[str, Any], locales: tuple[str, ...]) -> dict[str, ChannelSpec]:
+    specs: dict[str, ChannelSpec] = {}
+    for name, data in raw.items():
+        limits = {
+            f: {loc: int(v) for loc, v in _per_locale(lim, locales).items()}
+            for f, lim in (data.get("fields") or {}).items()
+            if lim is not None
+        }
+        if "body" not in limits:
+            raise ValueError(f"channel {name}: a body limit is required")
+        specs[name] = ChannelSpec(
+            name=name,
+            labels=_per_locale(data.get("label", name), locales),
+            count=data.get("count", "chars"),
+            line_breaks=bool(data.get("line_breaks", True)),
+            limits=limits,
+            signature=_per_locale(data.get("signature", ""), locales),
+            opt_out=_per_locale(data.get("opt_out", ""), locales),
+        )
+    return specs

@@ -1,0 +1,1 @@
+"""The price / stock / offer source of truth: a client, and a reference server of its contract."""

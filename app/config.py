@@ -1,0 +1,83 @@
+"""Settings read once from the environment; the service never reads os.environ elsewhere."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+JSON_MODES = ("json_schema", "json_object", "llama_cpp")
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    return int(_float(env, name, default))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that can differ between deployments; the defaults run fully offline."""
+
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_json_mode: str | None = None
+    commerce_url: str | None = None
+    api_keys: frozenset[str] = field(default_factory=frozenset)
+    data_dir: Path = Path("var")
+    content_dir: Path = REPO_ROOT
+    deadline_s: float = 30.0
+    llm_call_timeout_s: float = 20.0
+    llm_attempts: int = 3
+    max_repairs: int = 1
+    commerce_timeout_s: float = 2.0
+    commerce_cache_ttl_s: float = 30.0
+    local_model_threads: int = 2
+
+    @property
+    def uses_embedded_model(self) -> bool:
+        return not self.llm_base_url
+
+    @property
+    def json_mode(self) -> str:
+        """How to ask for structured output: explicit, else by backend."""
+        if self.llm_json_mode:
+            return self.llm_json_mode
+        return "llama_cpp" if self.uses_embedded_model else "json_schema"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        mode = env.get("COPYDESK_LLM_JSON_MODE") or None
+        if mode is not None and mode not in JSON_MODES:
+            raise ValueError(f"COPYDESK_LLM_JSON_MODE must be one of {', '.join(JSON_MODES)}")
+        keys = frozenset(k.strip() for k in env.get("COPYDESK_API_KEYS", "").split(",") if k.strip())
+        return cls(
+            llm_base_url=env.get("COPYDESK_LLM_BASE_URL") or None,
+            llm_model=env.get("COPYDESK_LLM_MODEL") or None,
+            llm_api_key=env.get("COPYDESK_LLM_API_KEY") or None,
+            llm_json_mode=mode,
+            commerce_url=(env.get("COPYDESK_COMMERCE_URL") or "").rstrip("/") or None,
+            api_keys=keys,
+            data_dir=Path(env.get("COPYDESK_DATA_DIR") or "var"),
+            content_dir=Path(env.get("COPYDESK_CONTENT_DIR") or REPO_ROOT),
+            deadline_s=_float(env, "COPYDESK_DEADLINE_S", cls.deadline_s),
+            llm_call_timeout_s=_float(env, "COPYDESK_LLM_TIMEOUT_S", cls.llm_call_timeout_s),
+            llm_attempts=_int(env, "COPYDESK_LLM_ATTEMPTS", cls.llm_attempts),
+            max_repairs=_int(env, "COPYDESK_MAX_REPAIRS", cls.max_repairs),
+            commerce_timeout_s=_float(env, "COPYDESK_COMMERCE_TIMEOUT_S", cls.commerce_timeout_s),
+            commerce_cache_ttl_s=_float(env, "COPYDESK_COMMERCE_CACHE_TTL_S", 30.0),
+            local_model_threads=_int(env, "COPYDESK_LOCAL_MODEL_THREADS", 2),
+        )

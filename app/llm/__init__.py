@@ -1,0 +1,1 @@
+"""Talking to any OpenAI-compatible model, and running the embedded one."""

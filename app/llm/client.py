@@ -1,0 +1,156 @@
+"""Structured output from an OpenAI-compatible endpoint, with retries inside a deadline."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import openai
+from openai import AsyncOpenAI
+from pydantic import BaseModel, ValidationError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from app.llm.deadline import Deadline, DeadlineExceeded
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class InvalidOutput(Exception):
+    """The model answered, but not with JSON matching the schema."""
+
+    def __init__(self, message: str, raw: str) -> None:
+        super().__init__(message)
+        self.raw = raw
+
+
+class LLMFailed(Exception):
+    """No usable answer within the attempts and the deadline."""
+
+    def __init__(self, message: str, raw_outputs: list[str]) -> None:
+        super().__init__(message)
+        self.raw_outputs = raw_outputs
+
+
+@dataclass(frozen=True)
+class Completion:
+    parsed: BaseModel
+    raw: str
+    attempts: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, InvalidOutput | openai.APITimeoutError | openai.APIConnectionError):
+        return True
+    if isinstance(exc, openai.RateLimitError):
+        return True
+    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+
+
+def response_format(mode: str, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """The request's response_format for each kind of provider."""
+    if mode == "json_schema":
+        return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+    if mode == "llama_cpp":  # llama_cpp.server: grammar-constrained JSON from a schema
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_object"}
+
+
+def parse_output(raw: str, model: type[T]) -> T:
+    try:
+        # llama.cpp's grammar lets raw newlines into strings; strict=False accepts them.
+        data = json.loads(raw, strict=False)
+    except json.JSONDecodeError as exc:
+        raise InvalidOutput(f"not JSON: {exc.msg}", raw) from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidOutput(f"JSON does not match the schema: {exc.errors()[0]['msg']}", raw) from exc
+
+
+class LLMClient:
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        model: str,
+        *,
+        json_mode: str = "json_schema",
+        attempts: int = 3,
+        call_timeout_s: float = 20.0,
+        temperature: float = 0.7,
+    ) -> None:
+        self.client = client
+        self.model = model
+        self.json_mode = json_mode
+        self.attempts = attempts
+        self.call_timeout_s = call_timeout_s
+        self.temperature = temperature
+
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        output: type[T],
+        deadline: Deadline,
+        *,
+        max_tokens: int = 300,
+    ) -> Completion:
+        """Ask until the answer parses as `output`, the attempts run out or the deadline passes."""
+        schema = output.model_json_schema()
+        messages = self._with_schema_hint(messages, schema)
+        raws: list[str] = []
+        tries = 0
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.attempts),
+                wait=wait_exponential_jitter(initial=0.2, max=2.0),
+                retry=retry_if_exception(_retryable),
+                before_sleep=lambda state: self._check_time(deadline, 0.3),
+                reraise=True,
+            ):
+                with attempt:
+                    tries += 1
+                    self._check_time(deadline, 0.05)
+                    resp = await self.client.chat.completions.create(
+                        model=self.model,
+                        messages=messages,  # type: ignore[arg-type]
+                        response_format=response_format(self.json_mode, output.__name__, schema),  # type: ignore[arg-type]
+                        max_tokens=max_tokens,
+                        temperature=self.temperature,
+                        timeout=min(self.call_timeout_s, deadline.remaining()),
+                    )
+                    raw = (resp.choices[0].message.content or "") if resp.choices else ""
+                    raws.append(raw)
+                    parsed = parse_output(raw, output)
+                    usage = resp.usage
+                    return Completion(
+                        parsed=parsed,
+                        raw=raw,
+                        attempts=tries,
+                        prompt_tokens=usage.prompt_tokens if usage else 0,
+                        completion_tokens=usage.completion_tokens if usage else 0,
+                    )
+        except DeadlineExceeded as exc:
+            raise LLMFailed("deadline reached before the model answered", raws) from exc
+        except (InvalidOutput, openai.OpenAIError) as exc:
+            raise LLMFailed(f"{type(exc).__name__}: {exc}", raws) from exc
+        raise LLMFailed("no attempt was made", raws)  # pragma: no cover - loop always runs
+
+    def _with_schema_hint(self, messages: list[dict[str, str]], schema: dict) -> list[dict[str, str]]:
+        """Providers without schema support see the schema in the system prompt instead."""
+        if self.json_mode != "json_object":
+            return messages
+        hint = "\nReply with one JSON object matching this JSON Schema:\n" + json.dumps(schema)
+        first, *rest = messages
+        return [{**first, "content": first["content"] + hint}, *rest]
+
+    @staticmethod
+    def _check_time(deadline: Deadline, needed_s: float) -> None:
+        if deadline.remaining() < needed_s:
+            raise DeadlineExceeded()

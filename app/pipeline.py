@@ -1,0 +1,228 @@
+"""One request end to end: trade facts, knowledge, prompt, model, checks, repair, fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, create_model
+
+from app.assemble import assemble
+from app.checks import Check, CheckContext, CheckResult, Copy, run_checks
+from app.commerce.client import CommerceClient, CommerceNotFound, CommerceUnavailable
+from app.commerce.models import Offer
+from app.content import Content
+from app.errors import RequestError
+from app.fallback import fallback_copies
+from app.knowledge import KnowledgeBase
+from app.llm.client import LLMClient, LLMFailed
+from app.llm.deadline import Deadline
+from app.prompts import PromptBook, PromptInput
+from app.schemas import CheckOut, GenerateRequest, GenerateResponse, VariantOut
+from app.trade import ProductFacts, TradeFacts, placeholder_values
+
+log = logging.getLogger(__name__)
+
+# Time kept back from the model so that fallback copy still goes out inside the deadline.
+FALLBACK_RESERVE_S = 0.25
+
+
+@cache
+def draft_model(channel: str, fields: tuple[str, ...]) -> type[BaseModel]:
+    """The model's output schema: only the channel's text fields, never an ID it could alter."""
+    return create_model(  # type: ignore[call-overload]
+        f"{channel.capitalize()}Copy",
+        __config__=ConfigDict(extra="ignore"),
+        **{f: (str, ...) for f in fields},
+    )
+
+
+@dataclass
+class VariantResult:
+    tone: str
+    copy: Copy
+    checks: list[CheckResult]
+    source: str
+    raw_outputs: list[str] = field(default_factory=list)
+
+
+class Generator:
+    def __init__(
+        self,
+        content: Content,
+        prompts: PromptBook,
+        llm: LLMClient,
+        commerce: CommerceClient,
+        knowledge: KnowledgeBase,
+        checks: list[Check],
+        *,
+        deadline_s: float,
+        max_repairs: int,
+    ) -> None:
+        self.content = content
+        self.prompts = prompts
+        self.llm = llm
+        self.commerce = commerce
+        self.knowledge = knowledge
+        self.checks = checks
+        self.deadline_s = deadline_s
+        self.max_repairs = max_repairs
+
+    async def generate(self, req: GenerateRequest) -> GenerateResponse:
+        deadline = Deadline(self.deadline_s)
+        if req.journey not in self.content.journeys:
+            known = ", ".join(sorted(self.content.journeys))
+            raise RequestError("unknown_journey", f"journey must be one of: {known}", "journey")
+        trade = await self.resolve_trade(req)
+        spec = self.content.channels[req.channel]
+        values = placeholder_values(trade, req.locale, self.content.formats, req.audience.name)
+        ctx = CheckContext(channel=spec, locale=req.locale, trade=trade, values=values)
+        tones = [t.name for t in self.content.tones][: req.variants]
+
+        fallbacks = fallback_copies(self.content, self.checks, ctx, req.journey, req.variants)
+        results = await asyncio.gather(
+            *(self._variant(req, trade, ctx, tone, fallbacks[i], deadline) for i, tone in enumerate(tones))
+        )
+        generation_id = "gen_" + uuid.uuid4().hex[:20]
+        return GenerateResponse(
+            generation_id=generation_id,
+            request_id=req.request_id,
+            model=self.llm.model,
+            prompt_version=self.prompts.version(req.channel, req.locale),
+            variants=[self._variant_out(generation_id, i, req, r) for i, r in enumerate(results)],
+        )
+
+    async def resolve_trade(self, req: GenerateRequest) -> TradeFacts:
+        """Prices, stock and the offer from the commerce API; unknown IDs are the caller's error."""
+        try:
+            skus = await asyncio.gather(*(self.commerce.sku(s) for s in req.skus), return_exceptions=True)
+            offer = await self._offer(req) if req.offer_id else None
+        except CommerceUnavailable:
+            return self._trade_without_commerce(req)
+        products = []
+        for i, (sku_id, sku) in enumerate(zip(req.skus, skus, strict=True)):
+            if isinstance(sku, CommerceNotFound):
+                raise RequestError("unknown_sku", f"SKU {sku_id} does not exist", f"skus[{i}]")
+            if isinstance(sku, CommerceUnavailable):
+                return self._trade_without_commerce(req)
+            if isinstance(sku, BaseException):
+                raise sku
+            known = self.knowledge.product(sku_id, req.locale)
+            products.append(
+                ProductFacts(
+                    sku=sku_id,
+                    name=known.name if known else sku.display_name(req.locale),
+                    facts=known.facts if known else [],
+                    price=sku.price,
+                    list_price=sku.list_price,
+                    stock=sku.stock,
+                )
+            )
+        if offer is not None and not offer.applies_to(req.skus):
+            raise RequestError(
+                "offer_not_applicable", f"offer {offer.offer_id} does not cover these SKUs", "offer_id"
+            )
+        return TradeFacts(products=products, offer=offer, commerce_available=True)
+
+    async def _offer(self, req: GenerateRequest) -> Offer:
+        try:
+            offer = await self.commerce.offer(req.offer_id or "")
+        except CommerceNotFound as exc:
+            raise RequestError("unknown_offer", f"offer {req.offer_id} does not exist", "offer_id") from exc
+        if offer.expires_at <= datetime.now(UTC):
+            raise RequestError("offer_expired", f"offer {req.offer_id} has expired", "offer_id")
+        return offer
+
+    def _trade_without_commerce(self, req: GenerateRequest) -> TradeFacts:
+        """Commerce API down: no number or offer can be verified, so the copy makes no trade claim."""
+        log.warning("commerce API unavailable for %s; generating claim-free copy", req.request_id)
+        products = []
+        for sku_id in req.skus:
+            known = self.knowledge.product(sku_id, req.locale)
+            products.append(
+                ProductFacts(
+                    sku=sku_id, name=known.name if known else None, facts=known.facts if known else []
+                )
+            )
+        return TradeFacts(products=products, offer=None, commerce_available=False)
+
+    async def _variant(
+        self,
+        req: GenerateRequest,
+        trade: TradeFacts,
+        ctx: CheckContext,
+        tone: str,
+        fallback: tuple[Copy, list[CheckResult]],
+        deadline: Deadline,
+    ) -> VariantResult:
+        spec = ctx.channel
+        output = draft_model(spec.name, spec.fields())
+        violations: list[str] = []
+        raws: list[str] = []
+        last_checks: list[CheckResult] = []
+        for attempt in range(1 + self.max_repairs):
+            budget = deadline.remaining() - FALLBACK_RESERVE_S
+            if budget <= 0.1:
+                break
+            messages = self.prompts.render(self._prompt_input(req, trade, ctx, tone, violations))
+            try:
+                async with asyncio.timeout(budget):
+                    done = await self.llm.complete(
+                        messages, output, _Budget(budget), max_tokens=self._max_tokens(ctx)
+                    )
+            except (LLMFailed, TimeoutError) as exc:
+                raws += getattr(exc, "raw_outputs", [])
+                log.info("variant %s: model failed: %s", tone, exc)
+                break
+            raws.append(done.raw)
+            copy = assemble(done.parsed.model_dump(), spec, req.locale, ctx.values)
+            last_checks = run_checks(self.checks, copy, ctx)
+            if all(r.passed for r in last_checks):
+                return VariantResult(tone, copy, last_checks, "llm" if attempt == 0 else "repaired", raws)
+            violations = [r.detail for r in last_checks if not r.passed]
+        copy, checks = fallback
+        return VariantResult(tone, copy, checks, "fallback", raws)
+
+    def _prompt_input(
+        self, req: GenerateRequest, trade: TradeFacts, ctx: CheckContext, tone: str, violations: list[str]
+    ) -> PromptInput:
+        audience = req.audience.model_dump(exclude={"name"})
+        return PromptInput(
+            channel=req.channel,
+            locale=req.locale,
+            journey=req.journey,
+            tone=tone,
+            audience=audience,
+            products=[{"name": p.name or p.sku, "facts": p.facts[:4]} for p in trade.products],
+            offer_terms=trade.offer.terms_for(req.locale) if trade.offer else None,
+            reviews=[],
+            placeholders=[n for n in self.content.placeholders if n in ctx.values],
+            violations=violations,
+        )
+
+    @staticmethod
+    def _max_tokens(ctx: CheckContext) -> int:
+        total = sum(ctx.channel.limit(f, ctx.locale) for f in ctx.channel.fields())
+        return max(200, min(1200, total * 3))
+
+    @staticmethod
+    def _variant_out(generation_id: str, i: int, req: GenerateRequest, r: VariantResult) -> VariantOut:
+        return VariantOut(
+            variant_id=f"{generation_id}-{chr(ord('A') + i)}",
+            tone=r.tone,
+            offer_id=req.offer_id,
+            title=r.copy.fields.get("title"),
+            body=r.copy.fields["body"],
+            cta=r.copy.fields.get("cta"),
+            disclaimers=list(r.copy.disclaimers),
+            source=r.source,  # type: ignore[arg-type]
+            checks=[CheckOut(name=c.name, passed=c.passed, detail=c.detail) for c in r.checks],
+        )
+
+
+class _Budget(Deadline):
+    """A deadline for one model call: the request's remaining time less the fallback reserve."""

@@ -1,0 +1,84 @@
+"""Builds the parts of a running copydesk from Settings: model, commerce client, knowledge, generator."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import httpx
+from openai import AsyncOpenAI
+
+from app.checks import default_checks
+from app.commerce.catalog import load_catalog
+from app.commerce.client import CommerceClient
+from app.commerce.server import create_commerce_app
+from app.config import Settings
+from app.content import Content, load_content
+from app.knowledge import CatalogKnowledge, KnowledgeBase
+from app.llm.client import LLMClient
+from app.llm.embedded import MODEL_ALIAS, EmbeddedModelServer
+from app.pipeline import Generator
+from app.prompts import PromptBook
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    content: Content
+    generator: Generator
+    llm: LLMClient
+    commerce: CommerceClient
+    knowledge: KnowledgeBase
+    embedded: EmbeddedModelServer | None
+
+    async def aclose(self) -> None:
+        await self.commerce.aclose()
+        await self.llm.client.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def build_service(settings: Settings) -> Service:
+    """Start what the settings ask for; with nothing set, the embedded model and demo catalog."""
+    content = load_content(settings.content_dir)
+    catalog = load_catalog(content.knowledge_dir)
+    knowledge = CatalogKnowledge(catalog)
+
+    timeout = httpx.Timeout(settings.commerce_timeout_s)
+    if settings.commerce_url:
+        http = httpx.AsyncClient(base_url=settings.commerce_url, timeout=timeout)
+    else:  # the reference server over the demo catalog, in-process, same HTTP client code
+        transport = httpx.ASGITransport(app=create_commerce_app(catalog))
+        http = httpx.AsyncClient(base_url="http://commerce.local", transport=transport, timeout=timeout)
+    commerce = CommerceClient(http, cache_ttl_s=settings.commerce_cache_ttl_s)
+
+    embedded = None
+    base_url, model = settings.llm_base_url, settings.llm_model
+    if settings.uses_embedded_model:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        embedded = EmbeddedModelServer(
+            threads=settings.local_model_threads, log_path=settings.data_dir / "embedded-model.log"
+        )
+        embedded.start()
+        base_url, model = embedded.base_url, model or MODEL_ALIAS
+    client = AsyncOpenAI(base_url=base_url, api_key=settings.llm_api_key or "not-needed", max_retries=0)
+    llm = LLMClient(
+        client,
+        model or "default",
+        json_mode=settings.json_mode,
+        attempts=settings.llm_attempts,
+        call_timeout_s=settings.llm_call_timeout_s,
+    )
+    generator = Generator(
+        content,
+        PromptBook(content),
+        llm,
+        commerce,
+        knowledge,
+        default_checks(),
+        deadline_s=settings.deadline_s,
+        max_repairs=settings.max_repairs,
+    )
+    return Service(settings, content, generator, llm, commerce, knowledge, embedded)
