@@ -197,7 +197,7 @@ class Generator:
             journey=req.journey,
             tone=tone,
             audience=audience,
-            products=[{"name": p.name or p.sku, "facts": p.facts[:4]} for p in trade.products],
+            products=[{"name": p.name or p.sku, "facts": p.facts[:3]} for p in trade.products],
             offer_terms=trade.offer.terms_for(req.locale) if trade.offer else None,
             reviews=[],
             placeholders=[n for n in self.content.placeholders if n in ctx.values],

@@ -1,8 +1,15 @@
-"""Every field the channel carries is present and non-empty; no field it lacks."""
+"""Every field the channel carries is present and says something; no field it lacks."""
 
 from __future__ import annotations
 
+import re
+
 from app.checks.base import CheckContext, CheckResult, Copy, failed, passed
+
+# A field must hold at least this many letters or CJK characters besides the channel's own
+# wrapper: "..." or "🍡" is not copy.
+_WORDISH = re.compile(r"[^\W\d_]", re.UNICODE)
+MIN_LETTERS = 2
 
 
 class SchemaCheck:
@@ -10,6 +17,13 @@ class SchemaCheck:
 
     def run(self, copy: Copy, ctx: CheckContext) -> CheckResult:
         wanted = set(ctx.channel.fields())
-        problems = [f"{f} is empty" for f in sorted(wanted) if not copy.fields.get(f, "").strip()]
-        problems += [f"{f} is not a field of {ctx.channel.name}" for f in sorted(set(copy.fields) - wanted)]
+        problems: list[str] = []
+        for f in sorted(wanted):
+            text = copy.template.get(f, "")
+            if not text.strip():
+                problems.append(f"{f} is empty")
+            elif len(_WORDISH.findall(text)) < MIN_LETTERS:
+                problems.append(f"{f} has no words: {text!r}")
+        extra = sorted(set(copy.fields) - wanted)
+        problems += [f"{f} is not a field of {ctx.channel.name}" for f in extra]
         return failed(self.name, problems) if problems else passed(self.name)

@@ -109,7 +109,7 @@ class LLMClient:
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.attempts),
-                wait=wait_exponential_jitter(initial=0.2, max=2.0),
+                wait=wait_exponential_jitter(multiplier=0.2, max=2.0),
                 retry=retry_if_exception(_retryable),
                 before_sleep=lambda state: self._check_time(deadline, 0.3),
                 reraise=True,

@@ -1,0 +1,139 @@
+"""Fixtures: a real reference commerce server and a scripted model on 127.0.0.1, and copydesk
+itself served by uvicorn against them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.api import create_app
+from app.commerce.catalog import Catalog, load_catalog
+from app.commerce.server import create_commerce_app
+from app.config import REPO_ROOT, Settings
+from tests.servers import ScriptedModel, ThreadedServer
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+class Faults:
+    """Wraps an ASGI app so a test can make it fail, stall or count its requests."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.mode = "ok"  # ok | error | slow
+        self.delay_s = 0.0
+        self.requests: list[str] = []
+
+    def reset(self) -> None:
+        self.mode, self.delay_s, self.requests = "ok", 0.0, []
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            self.requests.append(scope["path"])
+            if self.mode == "slow":
+                await asyncio.sleep(self.delay_s)
+            if self.mode == "error":
+                await send({"type": "http.response.start", "status": 503, "headers": []})
+                await send({"type": "http.response.body", "body": b"down"})
+                return
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return load_catalog(REPO_ROOT / "knowledge")
+
+
+@pytest.fixture(scope="session")
+def _commerce_server(catalog: Catalog) -> Iterator[tuple[ThreadedServer, Faults]]:
+    faults = Faults(create_commerce_app(catalog))
+    with ThreadedServer(faults) as server:
+        yield server, faults
+
+
+@pytest.fixture
+def commerce(_commerce_server) -> Iterator[Faults]:
+    """The reference commerce server; its URL is `commerce.url`."""
+    server, faults = _commerce_server
+    faults.reset()
+    faults.url = server.url  # type: ignore[attr-defined]
+    yield faults
+    faults.reset()
+
+
+@pytest.fixture(scope="session")
+def _model_server() -> Iterator[tuple[ThreadedServer, ScriptedModel]]:
+    model = ScriptedModel()
+    with ThreadedServer(model.app()) as server:
+        yield server, model
+
+
+@pytest.fixture
+def llm(_model_server) -> ScriptedModel:
+    """The scripted OpenAI-compatible model; call `llm.script(...)` before a request."""
+    server, model = _model_server
+    model.script()
+    model.url = server.url + "/v1"  # type: ignore[attr-defined]
+    return model
+
+
+@pytest.fixture
+def settings(llm, commerce, tmp_path: Path) -> Settings:
+    return Settings(
+        llm_base_url=llm.url,
+        llm_model="scripted",
+        llm_api_key="test",
+        commerce_url=commerce.url,
+        data_dir=tmp_path / "var",
+        deadline_s=8.0,
+        llm_call_timeout_s=5.0,
+    )
+
+
+@pytest.fixture
+def start_api(tmp_path: Path) -> Iterator[Callable[..., httpx.Client]]:
+    """Start copydesk on uvicorn with the given settings; returns an HTTP client for it."""
+    started: list[tuple[ThreadedServer, httpx.Client]] = []
+
+    def start(settings: Settings, **overrides) -> httpx.Client:
+        server = ThreadedServer(create_app(replace(settings, **overrides))).start()
+        client = httpx.Client(base_url=server.url, timeout=60)
+        started.append((server, client))
+        return client
+
+    yield start
+    for server, client in started:
+        client.close()
+        server.stop()
+
+
+@pytest.fixture
+def api(start_api, settings) -> httpx.Client:
+    return start_api(settings)
+
+
+def sms_request(**overrides) -> dict:
+    body = {
+        "request_id": "cart-123-sms",
+        "channel": "sms",
+        "locale": "zh-CN",
+        "journey": "cart_abandon",
+        "skus": ["SKU-1001"],
+        "offer_id": "OFF-FREESHIP",
+        "audience": {
+            "segment": "hot",
+            "interests": ["running"],
+            "price_sensitivity": "high",
+            "cs_topic": "sizing",
+            "name": "张伟",
+        },
+        "variants": 2,
+    }
+    body.update(overrides)
+    return body
