@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.checks.base import Check, CheckContext, CheckResult, Copy
 from app.checks.limits import ChannelLimitCheck
+from app.checks.numbers import LiteralNumberCheck
 from app.checks.placeholders import PlaceholderCheck
 from app.checks.schema import SchemaCheck
 
@@ -11,7 +12,7 @@ __all__ = ["Check", "CheckContext", "CheckResult", "Copy", "default_checks", "ru
 
 
 def default_checks() -> list[Check]:
-    return [SchemaCheck(), PlaceholderCheck(), ChannelLimitCheck()]
+    return [SchemaCheck(), PlaceholderCheck(), ChannelLimitCheck(), LiteralNumberCheck()]
 
 
 def run_checks(checks: list[Check], copy: Copy, ctx: CheckContext) -> list[CheckResult]:
