@@ -77,7 +77,7 @@ def build_service(settings: Settings) -> Service:
         llm,
         commerce,
         knowledge,
-        default_checks(),
+        default_checks(settings.content_dir / "guardrails"),
         deadline_s=settings.deadline_s,
         max_repairs=settings.max_repairs,
     )

@@ -68,3 +68,20 @@ def test_numbers_come_from_placeholders_or_given_facts():
     assert numbers("20W快充，30分钟充至50%，现价{price}").passed  # from the facts; price filled
     bad = numbers("现价５９元，仅剩3件")  # full-width digits are caught too
     assert not bad.passed and "59" in bad.detail and "3" in bad.detail
+
+
+def test_form_rejects_filler_markdown_and_the_wrong_language():
+    def form(channel: str, locale: str, fields: dict[str, str]):
+        _, res = check(channel, locale, fields, {"name": "张伟", "product": "轻云缓震跑鞋"})
+        return res["form"]
+
+    assert form("sms", "en-US", {"body": "Hi {name}, your running shoes are waiting."}).passed
+    assert form("sms", "zh-CN", {"body": "{name}，您的跑鞋还在购物车里。"}).passed
+    assert "too short" in form("sms", "en-US", {"body": "Lumi"}).detail
+    assert (
+        "markdown heading"
+        in form("push", "en-US", {"title": "Hello", "body": "### Product Overview now"}).detail
+    )
+    assert "ellipsis" in form("push", "zh-CN", {"title": "感性", "body": "...您好，欢迎回来看看"}).detail
+    assert "not written in zh-CN" in form("sms", "zh-CN", {"body": "Your shoes are waiting for you"}).detail
+    assert "not written in en-US" in form("sms", "en-US", {"body": "您的跑鞋还在购物车里等您哦"}).detail

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from app.checks.base import Check, CheckContext, CheckResult, Copy
+from app.checks.form import FormCheck
 from app.checks.limits import ChannelLimitCheck
 from app.checks.numbers import LiteralNumberCheck
 from app.checks.placeholders import PlaceholderCheck
 from app.checks.schema import SchemaCheck
+from app.config import REPO_ROOT
 
 __all__ = ["Check", "CheckContext", "CheckResult", "Copy", "default_checks", "run_checks"]
 
 
-def default_checks() -> list[Check]:
-    return [SchemaCheck(), PlaceholderCheck(), ChannelLimitCheck(), LiteralNumberCheck()]
+def default_checks(guardrails_dir: Path = REPO_ROOT / "guardrails") -> list[Check]:
+    """The checks in the order they run; policy files come from `guardrails_dir`."""
+    return [
+        SchemaCheck(),
+        PlaceholderCheck(),
+        ChannelLimitCheck(),
+        LiteralNumberCheck(),
+        FormCheck(guardrails_dir / "form.yaml"),
+    ]
 
 
 def run_checks(checks: list[Check], copy: Copy, ctx: CheckContext) -> list[CheckResult]:
