@@ -85,3 +85,4 @@ def test_form_rejects_filler_markdown_and_the_wrong_language():
     assert "ellipsis" in form("push", "zh-CN", {"title": "感性", "body": "...您好，欢迎回来看看"}).detail
     assert "not written in zh-CN" in form("sms", "zh-CN", {"body": "Your shoes are waiting for you"}).detail
     assert "not written in en-US" in form("sms", "en-US", {"body": "您的跑鞋还在购物车里等您哦"}).detail
+    assert "mangled placeholder" in form("sms", "zh-CN", {"body": "[name]，您的跑鞋还在购物车里等您"}).detail
