@@ -1,40 +1,37 @@
-"""What the service knows about products beyond price and stock: facts (and later, reviews).
+"""What the pipeline needs from the knowledge base; app/kb/ implements it over Chroma.
 
 The knowledge base is not the authority on what exists; the commerce API is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Protocol
-
-from app.commerce.catalog import Catalog
 
 
 @dataclass(frozen=True)
 class ProductKnowledge:
     sku: str
-    name: str
+    name: str | None
     facts: list[str]
+    fact_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A review snippet cleaned for a prompt; `id` is stable and travels with the response."""
+
+    id: str
+    text: str
+    removed: tuple[str, ...] = ()
 
 
 class KnowledgeBase(Protocol):
     def product(self, sku: str, locale: str) -> ProductKnowledge | None: ...
 
+    def reviews(
+        self, skus: list[str], locale: str, channel: str, topics: list[str], interests: list[str], today: date
+    ) -> list[Evidence]: ...
+
     def size(self) -> int: ...
-
-
-class CatalogKnowledge:
-    """Product facts read straight from knowledge/products/*.yaml."""
-
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
-
-    def product(self, sku: str, locale: str) -> ProductKnowledge | None:
-        p = self.catalog.products.get(sku)
-        if p is None:
-            return None
-        return ProductKnowledge(sku, p.names.get(locale, sku), list(p.facts.get(locale, [])))
-
-    def size(self) -> int:
-        return sum(len(f) for p in self.catalog.products.values() for f in p.facts.values())
