@@ -37,14 +37,14 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the HTTP API (on the embedded model and demo catalog unless configured otherwise)."""
-    import uvicorn
-
-    from app.api import create_app
-
     settings = Settings.from_env()
     if not settings.api_keys and not _loopback(host):
         console.print("[red]Refusing to bind a non-loopback address without COPYDESK_API_KEYS.[/red]")
         raise typer.Exit(2)
+    import uvicorn
+
+    from app.api import create_app
+
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
 

@@ -35,6 +35,8 @@ class Settings:
     llm_api_key: str | None = None
     llm_json_mode: str | None = None
     commerce_url: str | None = None
+    chroma_url: str | None = None
+    index_dir: Path | None = None
     api_keys: frozenset[str] = field(default_factory=frozenset)
     data_dir: Path = Path("var")
     content_dir: Path = REPO_ROOT
@@ -45,6 +47,11 @@ class Settings:
     commerce_timeout_s: float = 2.0
     commerce_cache_ttl_s: float = 30.0
     local_model_threads: int = 2
+
+    @property
+    def index_path(self) -> Path:
+        """Where embedded Chroma keeps the index (unused with COPYDESK_CHROMA_URL)."""
+        return self.index_dir or self.data_dir
 
     @property
     def uses_embedded_model(self) -> bool:
@@ -70,6 +77,8 @@ class Settings:
             llm_api_key=env.get("COPYDESK_LLM_API_KEY") or None,
             llm_json_mode=mode,
             commerce_url=(env.get("COPYDESK_COMMERCE_URL") or "").rstrip("/") or None,
+            chroma_url=env.get("COPYDESK_CHROMA_URL") or None,
+            index_dir=Path(env["COPYDESK_INDEX_DIR"]) if env.get("COPYDESK_INDEX_DIR") else None,
             api_keys=keys,
             data_dir=Path(env.get("COPYDESK_DATA_DIR") or "var"),
             content_dir=Path(env.get("COPYDESK_CONTENT_DIR") or REPO_ROOT),

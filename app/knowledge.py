@@ -31,7 +31,14 @@ class KnowledgeBase(Protocol):
     def product(self, sku: str, locale: str) -> ProductKnowledge | None: ...
 
     def reviews(
-        self, skus: list[str], locale: str, channel: str, topics: list[str], interests: list[str], today: date
+        self,
+        skus: list[str],
+        locale: str,
+        channel: str,
+        concern: str | None,
+        journey: str,
+        interests: list[str],
+        today: date,
     ) -> list[Evidence]: ...
 
     def size(self) -> int: ...

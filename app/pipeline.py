@@ -6,7 +6,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 
 from pydantic import BaseModel, ConfigDict, create_model
@@ -18,7 +18,7 @@ from app.commerce.models import Offer
 from app.content import Content
 from app.errors import RequestError
 from app.fallback import fallback_copies
-from app.knowledge import KnowledgeBase
+from app.knowledge import Evidence, KnowledgeBase
 from app.llm.client import LLMClient, LLMFailed
 from app.llm.deadline import Deadline
 from app.prompts import PromptBook, PromptInput
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # Time kept back from the model so that fallback copy still goes out inside the deadline.
 FALLBACK_RESERVE_S = 0.25
+# Product facts per SKU in a prompt: a small model reads ~190 tokens/s here.
+FACTS_PER_PRODUCT = 3
 
 
 @cache
@@ -84,8 +86,21 @@ class Generator:
         tones = [t.name for t in self.content.tones][: req.variants]
 
         fallbacks = fallback_copies(self.content, self.checks, ctx, req.journey, req.variants)
+        evidence = await asyncio.to_thread(
+            self.knowledge.reviews,
+            req.skus,
+            req.locale,
+            req.channel,
+            req.audience.cs_topic,
+            req.journey,
+            req.audience.interests,
+            date.today(),
+        )
         results = await asyncio.gather(
-            *(self._variant(req, trade, ctx, tone, fallbacks[i], deadline) for i, tone in enumerate(tones))
+            *(
+                self._variant(req, trade, ctx, tone, evidence, fallbacks[i], deadline)
+                for i, tone in enumerate(tones)
+            )
         )
         generation_id = "gen_" + uuid.uuid4().hex[:20]
         return GenerateResponse(
@@ -93,6 +108,8 @@ class Generator:
             request_id=req.request_id,
             model=self.llm.model,
             prompt_version=self.prompts.version(req.channel, req.locale),
+            snippet_ids=[f for p in trade.products for f in p.fact_ids[:FACTS_PER_PRODUCT]]
+            + [e.id for e in evidence],
             variants=[self._variant_out(generation_id, i, req, r) for i, r in enumerate(results)],
         )
 
@@ -115,8 +132,9 @@ class Generator:
             products.append(
                 ProductFacts(
                     sku=sku_id,
-                    name=known.name if known else sku.display_name(req.locale),
+                    name=sku.display_name(req.locale),  # the commerce API is the authority
                     facts=known.facts if known else [],
+                    fact_ids=known.fact_ids if known else [],
                     price=sku.price,
                     list_price=sku.list_price,
                     stock=sku.stock,
@@ -156,6 +174,7 @@ class Generator:
         trade: TradeFacts,
         ctx: CheckContext,
         tone: str,
+        evidence: list[Evidence],
         fallback: tuple[Copy, list[CheckResult]],
         deadline: Deadline,
     ) -> VariantResult:
@@ -168,7 +187,7 @@ class Generator:
             budget = deadline.remaining() - FALLBACK_RESERVE_S
             if budget <= 0.1:
                 break
-            messages = self.prompts.render(self._prompt_input(req, trade, ctx, tone, violations))
+            messages = self.prompts.render(self._prompt_input(req, trade, ctx, tone, evidence, violations))
             try:
                 async with asyncio.timeout(budget):
                     done = await self.llm.complete(
@@ -188,7 +207,13 @@ class Generator:
         return VariantResult(tone, copy, checks, "fallback", raws)
 
     def _prompt_input(
-        self, req: GenerateRequest, trade: TradeFacts, ctx: CheckContext, tone: str, violations: list[str]
+        self,
+        req: GenerateRequest,
+        trade: TradeFacts,
+        ctx: CheckContext,
+        tone: str,
+        evidence: list[Evidence],
+        violations: list[str],
     ) -> PromptInput:
         audience = req.audience.model_dump(exclude={"name"})
         return PromptInput(
@@ -197,9 +222,11 @@ class Generator:
             journey=req.journey,
             tone=tone,
             audience=audience,
-            products=[{"name": p.name or p.sku, "facts": p.facts[:3]} for p in trade.products],
+            products=[
+                {"name": p.name or p.sku, "facts": p.facts[:FACTS_PER_PRODUCT]} for p in trade.products
+            ],
             offer_terms=trade.offer.terms_for(req.locale) if trade.offer else None,
-            reviews=[],
+            reviews=[e.text for e in evidence],
             placeholders=[n for n in self.content.placeholders if n in ctx.values],
             violations=violations,
         )

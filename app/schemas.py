@@ -57,6 +57,7 @@ class GenerateResponse(BaseModel):
     request_id: str
     model: str
     prompt_version: str
+    snippet_ids: list[str] = Field(description="knowledge base snippets the prompt drew on")
     variants: list[VariantOut]
 
 

@@ -14,7 +14,8 @@ from app.commerce.client import CommerceClient
 from app.commerce.server import create_commerce_app
 from app.config import Settings
 from app.content import Content, load_content
-from app.knowledge import CatalogKnowledge, KnowledgeBase
+from app.kb import open_knowledge
+from app.knowledge import KnowledgeBase
 from app.llm.client import LLMClient
 from app.llm.embedded import MODEL_ALIAS, EmbeddedModelServer
 from app.pipeline import Generator
@@ -44,7 +45,7 @@ def build_service(settings: Settings) -> Service:
     """Start what the settings ask for; with nothing set, the embedded model and demo catalog."""
     content = load_content(settings.content_dir)
     catalog = load_catalog(content.knowledge_dir)
-    knowledge = CatalogKnowledge(catalog)
+    knowledge = open_knowledge(settings.content_dir, settings.index_path, settings.chroma_url)
 
     timeout = httpx.Timeout(settings.commerce_timeout_s)
     if settings.commerce_url:

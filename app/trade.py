@@ -19,6 +19,7 @@ class ProductFacts:
     sku: str
     name: str | None
     facts: list[str] = field(default_factory=list)
+    fact_ids: list[str] = field(default_factory=list)
     price: float | None = None
     list_price: float | None = None
     stock: int | None = None

@@ -83,9 +83,20 @@ def llm(_model_server) -> ScriptedModel:
     return model
 
 
+@pytest.fixture(scope="session")
+def index_dir(tmp_path_factory) -> Path:
+    """One knowledge index for the session, built from knowledge/ the way the service builds it."""
+    from app.kb import open_knowledge
+
+    path = tmp_path_factory.mktemp("index")
+    open_knowledge(REPO_ROOT, path, None)
+    return path
+
+
 @pytest.fixture
-def settings(llm, commerce, tmp_path: Path) -> Settings:
+def settings(llm, commerce, tmp_path: Path, index_dir: Path) -> Settings:
     return Settings(
+        index_dir=index_dir,
         llm_base_url=llm.url,
         llm_model="scripted",
         llm_api_key="test",

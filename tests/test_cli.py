@@ -29,13 +29,14 @@ def test_help_lists_the_commands():
         assert command in out.stdout
 
 
-def test_generate_prints_variants(llm, commerce, tmp_path):
+def test_generate_prints_variants(llm, commerce, tmp_path, index_dir):
     llm.script(default=lambda _: ok({"title": "Still thinking?", "body": "{product} is in your cart."}))
     env = {
         "COPYDESK_LLM_BASE_URL": llm.url,
         "COPYDESK_LLM_MODEL": "scripted",
         "COPYDESK_COMMERCE_URL": commerce.url,
         "COPYDESK_DATA_DIR": str(tmp_path),
+        "COPYDESK_INDEX_DIR": str(index_dir),
         "COLUMNS": "200",
     }
     out = copydesk("generate", "--channel", "push", "--locale", "en-US", "--sku", "SKU-1001", env=env)
@@ -46,8 +47,13 @@ def test_generate_prints_variants(llm, commerce, tmp_path):
     assert json.loads(out.stdout)["variants"][0]["title"] == "Still thinking?"
 
 
-def test_generate_names_a_bad_option(llm, commerce):
-    env = {"COPYDESK_LLM_BASE_URL": llm.url, "COPYDESK_COMMERCE_URL": commerce.url}
+def test_generate_names_a_bad_option(llm, commerce, tmp_path, index_dir):
+    env = {
+        "COPYDESK_LLM_BASE_URL": llm.url,
+        "COPYDESK_COMMERCE_URL": commerce.url,
+        "COPYDESK_DATA_DIR": str(tmp_path),
+        "COPYDESK_INDEX_DIR": str(index_dir),
+    }
     out = copydesk("generate", "--channel", "fax", env=env)
     assert out.returncode == 2
     assert "channel" in out.stdout

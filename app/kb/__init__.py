@@ -1,1 +1,43 @@
 """The knowledge base: product facts, review snippets and FAQ in Chroma, retrieved hybrid."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from llama_index.core import Settings as LlamaSettings
+
+from app.content import read_yaml
+
+log = logging.getLogger(__name__)
+
+
+def open_knowledge(
+    content_dir: Path,
+    index_path: Path,
+    chroma_url: str | None,
+    *,
+    ingest_if_empty: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
+):
+    """The knowledge base for a service; the first start builds the index from knowledge/."""
+    from app.kb.documents import load_snippets
+    from app.kb.embedding import UseEmbedding
+    from app.kb.ingest import ingest
+    from app.kb.retrieval import ChromaKnowledge
+    from app.kb.sanitize import Sanitizer
+    from app.kb.store import chroma_client, open_collection
+
+    # llama-index must never reach for its OpenAI defaults: our encoder, and no LLM.
+    LlamaSettings.embed_model = UseEmbedding()
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints "LLM is explicitly disabled"
+        LlamaSettings.llm = None
+    config = read_yaml(content_dir / "knowledge" / "retrieval.yaml")
+    collection = open_collection(chroma_client(index_path, chroma_url), config["collection"])
+    if ingest_if_empty and collection.count() == 0:
+        summary = ingest(collection, load_snippets(content_dir / "knowledge"), on_progress)
+        log.info("built the knowledge index: %s", summary)
+    return ChromaKnowledge(collection, config, Sanitizer(content_dir / "guardrails" / "untrusted.yaml"))

@@ -22,10 +22,12 @@ class Snippet:
     date: str = ""
     order: int = 0
     flags: tuple[str, ...] = field(default_factory=tuple)
+    title: str = ""  # the product's name in this locale, on facts
 
     @property
     def content_hash(self) -> str:
-        meta = f"{self.kind}|{self.locale}|{self.sku}|{self.topic}|{self.rating}|{self.date}|{self.order}"
+        parts = (self.kind, self.locale, self.sku, self.topic, self.rating, self.date, self.order, self.title)
+        meta = "|".join(map(str, parts))
         return hashlib.sha256(f"{meta}\n{self.text}".encode()).hexdigest()[:16]
 
     def metadata(self) -> dict[str, str | int]:
@@ -39,6 +41,7 @@ class Snippet:
             "date": self.date,
             "order": self.order,
             "flags": ",".join(self.flags),
+            "title": self.title,
             "content_hash": self.content_hash,
         }
 
@@ -56,6 +59,7 @@ class Snippet:
             date=str(meta.get("date", "")),
             order=int(meta.get("order", 0) or 0),
             flags=tuple(f for f in str(meta.get("flags", "")).split(",") if f),
+            title=str(meta.get("title", "")),
         )
 
 
@@ -88,8 +92,9 @@ def load_snippets(knowledge_dir: Path) -> list[Snippet]:
             snippets.append(
                 Snippet(
                     id=r["id"], text=text, kind="review", locale=r["locale"], sku=sku,
-                    category=categories.get(sku, ""), topic=r.get("topic", ""), rating=int(r.get("rating", 0)),
-                    date=str(r.get("date", "")), flags=tuple(r.get("flags", ())),
+                    category=categories.get(sku, ""), topic=r.get("topic", ""),
+                    rating=int(r.get("rating", 0)), date=str(r.get("date", "")),
+                    flags=tuple(r.get("flags", ())),
                 )
             )  # fmt: skip
     faq = knowledge_dir / "faq.yaml"

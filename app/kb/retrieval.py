@@ -76,8 +76,9 @@ class ChromaKnowledge:
             zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True),
             key=lambda r: int((r[2] or {}).get("order", 0)),
         )
+        name = str((rows[0][2] or {}).get("title", "")) or None
         return ProductKnowledge(
-            sku=sku, name=None, facts=[d for _, d, _ in rows], fact_ids=[i for i, _, _ in rows]
+            sku=sku, name=name, facts=[d for _, d, _ in rows], fact_ids=[i for i, _, _ in rows]
         )
 
     # -- search --------------------------------------------------------------------------------
@@ -145,12 +146,18 @@ class ChromaKnowledge:
 
     # -- reviews for a prompt ------------------------------------------------------------------
     def reviews(
-        self, skus: list[str], locale: str, channel: str, topics: list[str], interests: list[str], today: date
-    ) -> list[Evidence]:
+        self, skus: list[str], locale: str, channel: str, concern: str | None, journey: str,
+        interests: list[str], today: date,
+    ) -> list[Evidence]:  # fmt: skip
         """Review snippets for the prompt: on the concern, well rated and recent first, diverse,
         sanitised, deduplicated and within the channel's budget."""
         queries = self.config.get("topic_queries", {})
-        query = " ".join([queries[t][locale] for t in topics if t in queries] + interests) or " ".join(skus)
+        if concern in queries:
+            topics, extra = [concern], []
+        else:
+            topics, extra = list(self.config.get("journey_topics", {}).get(journey, [])), [concern or ""]
+        parts = [queries[t][locale] for t in topics if t in queries] + extra + interests
+        query = " ".join(p for p in parts if p) or " ".join(skus)
         hits = self.search(query, skus, locale=locale, k=int(self.config.get("candidates", 20)))
         boost = self.config.get("boost", {})
         recent_after = (today - timedelta(days=int(boost.get("recent_days", 365)))).isoformat()
