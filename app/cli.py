@@ -13,11 +13,13 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from app.cli_kb import kb_app
 from app.config import Settings
 
 app = typer.Typer(help="Marketing copy from an LLM, checked before it is sent.", no_args_is_help=True)
 commerce_app = typer.Typer(help="The reference commerce API over the demo catalog.", no_args_is_help=True)
 app.add_typer(commerce_app, name="commerce")
+app.add_typer(kb_app, name="kb")
 console = Console()
 
 
