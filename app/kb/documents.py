@@ -77,9 +77,9 @@ def load_snippets(knowledge_dir: Path) -> list[Snippet]:
         categories[sku] = category
         for locale in LOCALES:
             for i, text in enumerate(raw.get("facts", {}).get(locale, [])):
-                snippets.append(
-                    Snippet(_fact_id(sku, locale, text), text, "fact", locale, sku, category, order=i)
-                )
+                name = raw.get("name", {}).get(locale, "")
+                fid = _fact_id(sku, locale, text)
+                snippets.append(Snippet(fid, text, "fact", locale, sku, category, order=i, title=name))
     for path in sorted((knowledge_dir / "reviews").glob("*.yaml")):
         raw = read_yaml(path)
         sku = raw["sku"]

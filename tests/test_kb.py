@@ -1,0 +1,183 @@
+"""The knowledge base: incremental ingestion, facts by filter, safe and budgeted reviews,
+retrieval quality above the floor, and the shared Chroma server mode."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from app.config import REPO_ROOT
+from app.content import read_yaml
+from app.kb import open_knowledge
+from app.kb.documents import load_snippets
+from app.kb.evaluate import evaluate, load_queries
+from app.kb.ingest import ingest
+from tests.servers import free_port
+
+TODAY = date(2026, 11, 22)
+CONTACT = re.compile(r"\d{3}[- ]?\d{4}[- ]?\d{4}|https?://|@|wx_|(?:\d[ -]?){13,}")
+INSTRUCTION = re.compile(r"(?i)ignore|system|忽略|系统提示|pirate|免费|FREE100")
+
+
+@pytest.fixture(scope="module")
+def kb(index_dir):
+    return open_knowledge(REPO_ROOT, index_dir, None)
+
+
+def test_the_demo_knowledge_is_big_enough():
+    snippets = load_snippets(REPO_ROOT / "knowledge")
+    reviews = [s for s in snippets if s.kind == "review"]
+    assert len({s.sku for s in snippets if s.kind == "fact"}) >= 40
+    assert len({s.category for s in snippets if s.kind == "fact"}) >= 5
+    assert len(reviews) >= 400
+    assert {s.locale for s in reviews} == {"zh-CN", "en-US"}
+    assert {"phone", "link", "injection", "banned"} <= {f for s in reviews for f in s.flags}
+    assert any(s.kind == "faq" for s in snippets)
+
+
+def test_ingest_is_incremental(tmp_path):
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(REPO_ROOT / "knowledge", knowledge)
+    kb = open_knowledge(REPO_ROOT, tmp_path / "index", None, ingest_if_empty=False)
+    first = ingest(kb.collection, load_snippets(knowledge))
+    assert (first.added, first.updated, first.deleted) == (772, 0, 0) or first.added == len(
+        load_snippets(knowledge)
+    )
+    again = ingest(kb.collection, load_snippets(knowledge))
+    assert (again.added, again.updated, again.deleted, again.unchanged) == (0, 0, 0, first.added)
+
+    path = knowledge / "reviews" / "SKU-1001.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["reviews"][0]["text"] = "鞋码偏小，建议买大一码。"  # changed
+    del doc["reviews"][1]  # deleted
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    (knowledge / "products" / "SKU-1001.yaml").write_text(
+        (knowledge / "products" / "SKU-1001.yaml").read_text().replace("可手洗，勿机洗或暴晒。", "可手洗。")
+    )  # one fact edited: a new fact ID, the old one removed
+    third = ingest(kb.collection, load_snippets(knowledge))
+    assert (third.added, third.updated, third.deleted) == (1, 1, 2)
+    assert kb.collection.count() == first.added - 1
+    kb.refresh()
+    assert kb.product("SKU-1001", "zh-CN").facts[4] == "可手洗。"
+
+
+def test_facts_come_by_filter_in_file_order(kb):
+    facts = kb.product("SKU-1002", "en-US")
+    source = read_yaml(REPO_ROOT / "knowledge" / "products" / "SKU-1002.yaml")
+    assert facts.facts == source["facts"]["en-US"]
+    assert facts.name == "Gale Carbon Racer"
+    assert len(set(facts.fact_ids)) == len(facts.facts)
+    assert kb.product("SKU-0000", "en-US") is None
+
+
+def test_reviews_speak_to_the_concern_and_keep_stable_ids(kb):
+    got = kb.reviews(["SKU-1001"], "zh-CN", "email", "sizing", "cs_followup", [], TODAY)
+    assert got, "no reviews"
+    assert got[0].id == "R-1001-01" and "偏小" in got[0].text  # the sizing review first
+    assert all(e.id.startswith("R-1001-") for e in got)
+    assert got == kb.reviews(["SKU-1001"], "zh-CN", "email", "sizing", "cs_followup", [], TODAY)
+
+
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_reviews_fit_the_channel_budget(kb, channel):
+    budget = read_yaml(REPO_ROOT / "knowledge" / "retrieval.yaml")["budget"][channel]
+    for sku in ("SKU-1001", "SKU-3001", "SKU-4002"):
+        for locale in ("zh-CN", "en-US"):
+            got = kb.reviews([sku], locale, channel, None, "cart_abandon", ["running"], TODAY)
+            assert len(got) <= budget["snippets"]
+            assert sum(len(e.text) for e in got) <= budget["chars"]
+            assert len({e.text for e in got}) == len(got)
+
+
+def test_hostile_reviews_never_reach_a_prompt(kb):
+    hostile = [s for s in kb.snippets if s.flags]
+    assert len(hostile) >= 8
+    for s in hostile:
+        for concern in (s.topic, None):
+            for e in kb.reviews([s.sku], s.locale, "email", concern, "cart_abandon", [], TODAY):
+                assert not CONTACT.search(e.text), e
+                assert not INSTRUCTION.search(e.text), e
+
+
+def test_retrieval_stays_above_the_floor(kb):
+    floor = read_yaml(REPO_ROOT / "evals" / "retrieval" / "floor.yaml")
+    queries = load_queries(REPO_ROOT / "evals" / "retrieval" / "queries.yaml")
+    assert len(queries) >= 80
+    scores = {s.mode: s for s in evaluate(kb, queries, k=floor["k"])}
+    assert scores["hybrid"].recall >= floor["hybrid"]["recall"]
+    assert scores["hybrid"].mrr >= floor["hybrid"]["mrr"]
+    assert scores["lexical"].recall < scores["dense"].recall  # paraphrased queries: dense must carry them
+
+
+def test_generation_carries_snippet_ids(api, llm):
+    from tests.conftest import sms_request
+    from tests.servers import ok
+
+    llm.script(default=lambda _: ok({"body": "{product}还在购物车里，回来看看吧。"}))
+    resp = api.post("/v1/generate", json=sms_request(channel="email", variants=1))
+    ids = resp.json()["snippet_ids"]
+    assert any(i.startswith("F-SKU-1001-zh-CN-") for i in ids)
+    reviews = [i for i in ids if i.startswith("R-1001-")]
+    assert reviews
+    user_prompt = llm.calls[0]["messages"][1]["content"]
+    assert user_prompt.count("<review>") == len(reviews)
+
+
+def test_the_shared_chroma_server_mode(tmp_path):
+    """Several service instances share one index through `chroma run`."""
+    port = free_port()
+    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
+    assert chroma, "the chroma CLI comes with chromadb"
+    proc = subprocess.Popen(
+        [chroma, "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(150):
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        first = open_knowledge(REPO_ROOT, tmp_path / "unused", url)  # builds the index on the server
+        second = open_knowledge(REPO_ROOT, tmp_path / "unused2", url)  # another instance, same index
+        assert first.size() == second.size() > 700
+        assert second.product("SKU-5001", "zh-CN").name == "20W快充氮化镓充电器"
+        assert [h.snippet.id for h in second.search("会不会偏小", ["SKU-1001"], k=3)][0] == "R-1001-01"
+        assert not (tmp_path / "unused" / "chroma").exists() or not any(
+            (tmp_path / "unused" / "chroma").iterdir()
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_nothing_is_downloaded(tmp_path, index_dir):
+    """With every proxy pointing at a closed port, a download attempt would fail: none happens."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HTTP_PROXY": dead,
+        "HTTPS_PROXY": dead,
+        "NO_PROXY": "127.0.0.1",
+        "COPYDESK_INDEX_DIR": str(tmp_path),
+        "COPYDESK_DATA_DIR": str(tmp_path),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "app", "kb", "query", "does it run small", "--sku", "SKU-1001", "--k", "2"],
+        capture_output=True, text=True, timeout=180, env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "R-1001" in out.stdout
