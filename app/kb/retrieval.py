@@ -61,6 +61,18 @@ class ChromaKnowledge:
             LexicalIndex([s.text for s in self.snippets], self.tokenizer) if self.snippets else None
         )
 
+        self._sku = np.array([s.sku for s in self.snippets], dtype=object)
+        self._kind = np.array([s.kind for s in self.snippets], dtype=object)
+        self._locale = np.array([s.locale for s in self.snippets], dtype=object)
+
+    def _mask(self, skus: list[str], locale: str | None, kinds: tuple[str, ...]) -> np.ndarray:
+        mask = np.isin(self._kind, list(kinds))
+        if skus:
+            mask &= np.isin(self._sku, list(skus))
+        if locale:
+            mask &= self._locale == locale
+        return mask
+
     def size(self) -> int:
         return self.collection.count()
 
@@ -108,10 +120,21 @@ class ChromaKnowledge:
     def _dense(
         self, query: str, skus: list[str], locale: str | None, kinds: tuple[str, ...], n: int
     ) -> list[Hit]:
-        vector = encoder().encode([query])[0].tolist()
+        """Exact cosine over a narrow filter (a request's few SKUs), Chroma's HNSW index otherwise."""
+        vector = encoder().encode([query])[0]
+        mask = self._mask(skus, locale, kinds)
+        subset = np.flatnonzero(mask)
+        if len(self.vectors) == len(self.snippets) and len(subset) <= int(
+            self.config.get("exact_search_max", 2000)
+        ):
+            sims = self.vectors[subset] @ vector  # vectors are L2-normalised
+            order = np.argsort(-sims)[:n]
+            return [Hit(self.snippets[subset[i]], float(sims[i])) for i in order]
         result = self.store.query(
             VectorStoreQuery(
-                query_embedding=vector, similarity_top_k=n, filters=self._filters(skus, locale, kinds)
+                query_embedding=vector.tolist(),
+                similarity_top_k=n,
+                filters=self._filters(skus, locale, kinds),
             )
         )
         hits = []
@@ -125,10 +148,7 @@ class ChromaKnowledge:
     ) -> list[Hit]:
         if self.lexical is None:
             return []
-        mask = np.array(
-            [s.kind in kinds and (not skus or s.sku in skus) and (locale is None or s.locale == locale)
-             for s in self.snippets]
-        )  # fmt: skip
+        mask = self._mask(skus, locale, kinds)
         scores = self.lexical.scores(query, mask)
         order = np.argsort(-scores)[:n]
         return [Hit(self.snippets[i], float(scores[i])) for i in order if scores[i] > 0]
