@@ -86,3 +86,26 @@ def test_form_rejects_filler_markdown_and_the_wrong_language():
     assert "not written in zh-CN" in form("sms", "zh-CN", {"body": "Your shoes are waiting for you"}).detail
     assert "not written in en-US" in form("sms", "en-US", {"body": "您的跑鞋还在购物车里等您哦"}).detail
     assert "mangled placeholder" in form("sms", "zh-CN", {"body": "[name]，您的跑鞋还在购物车里等您"}).detail
+
+
+def test_sensitive_words_defeat_evasion_and_respect_context():
+    def words(locale: str, body: str):
+        _, res = check("push", locale, {"title": "新品上架" if locale == "zh-CN" else "New in", "body": body})
+        return res["sensitive_words"]
+
+    for body in ("全网最低价，快来", "最 低 价哦", "最*低*价哦", "全網最低價", "行业第一的跑鞋"):
+        hit = words("zh-CN", body)
+        assert not hit.passed and "absolute_terms" in hit.detail and "words/absolute_zh.yaml" in hit.detail, (
+            body
+        )
+    for body in ("This is the #1 running shoe", "ＮＯ．１ choice for runners", "g u a r a n t e e d to fit"):
+        assert not words("en-US", body).passed, body
+    assert "competitor_names" in words("zh-CN", "比Nike更轻的跑鞋").detail
+    for body in ("你的第一双跑鞋已备好", "最近上新，最新款式", "分期零利息"):
+        assert words("zh-CN", body).passed, body
+    for body in (
+        "Your first order ships free",
+        "Secure checkout in one tap",
+        "The best way to start running",
+    ):
+        assert words("en-US", body).passed, body

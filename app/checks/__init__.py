@@ -10,6 +10,7 @@ from app.checks.limits import ChannelLimitCheck
 from app.checks.numbers import LiteralNumberCheck
 from app.checks.placeholders import PlaceholderCheck
 from app.checks.schema import SchemaCheck
+from app.checks.words import SensitiveWordCheck
 from app.config import REPO_ROOT
 
 __all__ = ["Check", "CheckContext", "CheckResult", "Copy", "default_checks", "run_checks"]
@@ -23,6 +24,7 @@ def default_checks(guardrails_dir: Path = REPO_ROOT / "guardrails") -> list[Chec
         ChannelLimitCheck(),
         LiteralNumberCheck(),
         FormCheck(guardrails_dir / "form.yaml"),
+        SensitiveWordCheck(guardrails_dir / "words"),
     ]
 
 
