@@ -109,3 +109,50 @@ def test_sensitive_words_defeat_evasion_and_respect_context():
         "The best way to start running",
     ):
         assert words("en-US", body).passed, body
+
+
+def _claims(text: str, offer_type: str = "amount_off", stock: int = 128, up: bool = True) -> list[str]:
+    from datetime import UTC, datetime
+
+    from app.checks.claims import TradeClaimCheck
+    from app.commerce.models import Offer
+    from app.trade import ProductFacts
+
+    value = {"amount_off": 20, "percent_off": 15}[offer_type]
+    offer = Offer(
+        offer_id="OFF-X", type=offer_type, value=value, min_spend=199, code="SAVE20",
+        expires_at=datetime(2027, 3, 31, 23, 59, tzinfo=UTC), skus=[], terms="",
+    )  # fmt: skip
+    product = ProductFacts("SKU-1", "跑鞋", ["SPF50 PA++++", "约30分钟充至50%"], 399 if up else None, 499 if up else None,
+                           stock if up else None)  # fmt: skip
+    ctx = CheckContext(CONTENT.channels["push"], "zh-CN", TradeFacts([product], offer, up), {})
+    return TradeClaimCheck(REPO_ROOT / "guardrails" / "claims.yaml").problems(text, ctx)
+
+
+def test_true_trade_claims_pass():
+    for text in (
+        "现价¥399，原价499元",
+        "满199减20，优惠码SAVE20，3月31日前有效",
+        "立减20元",
+        "save $20 now",
+        "SPF50，约30分钟充至50%",
+    ):
+        assert _claims(text) == [], text
+    for text in ("八五折", "85折", "8.5折", "15% off with SAVE20", "满199元享8.5折"):
+        assert _claims(text, "percent_off") == [], text
+    assert _claims("仅剩3件，库存紧张", stock=3) == []
+
+
+def test_false_trade_claims_fail():
+    for text, offer_type, stock in [
+        ("满199减30", "amount_off", 128), ("5折起", "percent_off", 128), ("20% off today", "percent_off", 128),
+        ("第二件半价", "amount_off", 128), ("仅剩3件", "amount_off", 128), ("库存紧张", "amount_off", 128),
+        ("selling fast", "amount_off", 50), ("现货速发", "amount_off", 0), ("优惠码FREE100", "amount_off", 128),
+        ("今晚截止", "amount_off", 128), ("Nov 30 only", "amount_off", 128), ("现价¥299", "amount_off", 128),
+    ]:  # fmt: skip
+        assert _claims(text, offer_type, stock), text
+
+
+def test_no_trade_claim_survives_a_commerce_outage():
+    assert "commerce API unavailable" in _claims("现价¥399", up=False)[0]
+    assert _claims("好物在等您，回来看看吧", up=False) == []

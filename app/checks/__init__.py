@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.checks.base import Check, CheckContext, CheckResult, Copy
+from app.checks.claims import TradeClaimCheck
 from app.checks.form import FormCheck
 from app.checks.limits import ChannelLimitCheck
 from app.checks.numbers import LiteralNumberCheck
@@ -25,6 +26,7 @@ def default_checks(guardrails_dir: Path = REPO_ROOT / "guardrails") -> list[Chec
         LiteralNumberCheck(),
         FormCheck(guardrails_dir / "form.yaml"),
         SensitiveWordCheck(guardrails_dir / "words"),
+        TradeClaimCheck(guardrails_dir / "claims.yaml"),
     ]
 
 
