@@ -123,8 +123,14 @@ def _claims(text: str, offer_type: str = "amount_off", stock: int = 128, up: boo
         offer_id="OFF-X", type=offer_type, value=value, min_spend=199, code="SAVE20",
         expires_at=datetime(2027, 3, 31, 23, 59, tzinfo=UTC), skus=[], terms="",
     )  # fmt: skip
-    product = ProductFacts("SKU-1", "跑鞋", ["SPF50 PA++++", "约30分钟充至50%"], 399 if up else None, 499 if up else None,
-                           stock if up else None)  # fmt: skip
+    product = ProductFacts(
+        "SKU-1",
+        "跑鞋",
+        ["SPF50 PA++++", "约30分钟充至50%"],
+        price=399 if up else None,
+        list_price=499 if up else None,
+        stock=stock if up else None,
+    )
     ctx = CheckContext(CONTENT.channels["push"], "zh-CN", TradeFacts([product], offer, up), {})
     return TradeClaimCheck(REPO_ROOT / "guardrails" / "claims.yaml").problems(text, ctx)
 
@@ -145,11 +151,19 @@ def test_true_trade_claims_pass():
 
 def test_false_trade_claims_fail():
     for text, offer_type, stock in [
-        ("满199减30", "amount_off", 128), ("5折起", "percent_off", 128), ("20% off today", "percent_off", 128),
-        ("第二件半价", "amount_off", 128), ("仅剩3件", "amount_off", 128), ("库存紧张", "amount_off", 128),
-        ("selling fast", "amount_off", 50), ("现货速发", "amount_off", 0), ("优惠码FREE100", "amount_off", 128),
-        ("今晚截止", "amount_off", 128), ("Nov 30 only", "amount_off", 128), ("现价¥299", "amount_off", 128),
-    ]:  # fmt: skip
+        ("满199减30", "amount_off", 128),
+        ("5折起", "percent_off", 128),
+        ("20% off today", "percent_off", 128),
+        ("第二件半价", "amount_off", 128),
+        ("仅剩3件", "amount_off", 128),
+        ("库存紧张", "amount_off", 128),
+        ("selling fast", "amount_off", 50),
+        ("现货速发", "amount_off", 0),
+        ("优惠码FREE100", "amount_off", 128),
+        ("今晚截止", "amount_off", 128),
+        ("Nov 30 only", "amount_off", 128),
+        ("现价¥299", "amount_off", 128),
+    ]:
         assert _claims(text, offer_type, stock), text
 
 
