@@ -21,6 +21,7 @@ from app.fallback import fallback_copies
 from app.knowledge import Evidence, KnowledgeBase
 from app.llm.client import LLMClient, LLMFailed
 from app.llm.deadline import Deadline
+from app.pii import PiiDetector
 from app.prompts import PromptBook, PromptInput
 from app.schemas import CheckOut, GenerateRequest, GenerateResponse, VariantOut
 from app.trade import ProductFacts, TradeFacts, placeholder_values
@@ -64,6 +65,7 @@ class Generator:
         *,
         deadline_s: float,
         max_repairs: int,
+        pii: PiiDetector,
     ) -> None:
         self.content = content
         self.prompts = prompts
@@ -73,6 +75,7 @@ class Generator:
         self.checks = checks
         self.deadline_s = deadline_s
         self.max_repairs = max_repairs
+        self.pii = pii
 
     async def generate(self, req: GenerateRequest) -> GenerateResponse:
         deadline = Deadline(self.deadline_s)
@@ -86,14 +89,15 @@ class Generator:
         tones = [t.name for t in self.content.tones][: req.variants]
 
         fallbacks = fallback_copies(self.content, self.checks, ctx, req.journey, req.variants)
+        audience = self.scrubbed_audience(req)
         evidence = await asyncio.to_thread(
             self.knowledge.reviews,
             req.skus,
             req.locale,
             req.channel,
-            req.audience.cs_topic,
+            audience.get("cs_topic"),
             req.journey,
-            req.audience.interests,
+            audience["interests"],
             date.today(),
         )
         results = await asyncio.gather(
@@ -215,7 +219,7 @@ class Generator:
         evidence: list[Evidence],
         violations: list[str],
     ) -> PromptInput:
-        audience = req.audience.model_dump(exclude={"name"})
+        audience = self.scrubbed_audience(req)
         return PromptInput(
             channel=req.channel,
             locale=req.locale,
@@ -230,6 +234,14 @@ class Generator:
             placeholders=[n for n in self.content.placeholders if n in ctx.values],
             violations=violations,
         )
+
+    def scrubbed_audience(self, req: GenerateRequest) -> dict:
+        """Free text from the request with personal data redacted; the name never goes in."""
+        audience = req.audience.model_dump(exclude={"name"})
+        if audience.get("cs_topic"):
+            audience["cs_topic"] = self.pii.redact(audience["cs_topic"], req.locale)[0]
+        audience["interests"] = [self.pii.redact(i, req.locale)[0] for i in audience.get("interests", [])]
+        return audience
 
     @staticmethod
     def _max_tokens(ctx: CheckContext) -> int:

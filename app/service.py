@@ -18,6 +18,7 @@ from app.kb import open_knowledge
 from app.knowledge import KnowledgeBase
 from app.llm.client import LLMClient
 from app.llm.embedded import MODEL_ALIAS, EmbeddedModelServer
+from app.pii import PiiDetector
 from app.pipeline import Generator
 from app.prompts import PromptBook
 
@@ -72,14 +73,16 @@ def build_service(settings: Settings) -> Service:
         attempts=settings.llm_attempts,
         call_timeout_s=settings.llm_call_timeout_s,
     )
+    pii = PiiDetector(settings.content_dir / "guardrails" / "pii.yaml")
     generator = Generator(
         content,
         PromptBook(content),
         llm,
         commerce,
         knowledge,
-        default_checks(settings.content_dir / "guardrails"),
+        default_checks(settings.content_dir / "guardrails", pii),
         deadline_s=settings.deadline_s,
         max_repairs=settings.max_repairs,
+        pii=pii,
     )
     return Service(settings, content, generator, llm, commerce, knowledge, embedded)

@@ -170,3 +170,16 @@ def test_false_trade_claims_fail():
 def test_no_trade_claim_survives_a_commerce_outage():
     assert "commerce API unavailable" in _claims("现价¥399", up=False)[0]
     assert _claims("好物在等您，回来看看吧", up=False) == []
+
+
+def test_pii_in_copy_is_a_violation_and_look_alikes_are_not():
+    def pii(body: str):
+        _, res = check("push", "zh-CN", {"title": "订单提醒", "body": body})
+        return res["pii"]
+
+    for body in ("有问题请拨打13812345678咨询", "身份证11010519491231002X已登记", "联系fan@example.com获取",
+                 "卡号4111 1111 1111 1111可用"):  # fmt: skip
+        assert not pii(body).passed, body
+    for body in ("订单号20261122001234已发货", "SKU-1001将于2026-11-22到货", "身份证号110105194912310021无效",
+                 "42.5码刚好，满199减20"):  # fmt: skip
+        assert pii(body).passed, body

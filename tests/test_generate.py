@@ -214,3 +214,25 @@ def test_every_channel_and_locale(api, llm):
             assert resp.status_code == 200, (channel, locale, resp.text)
             for v in resp.json()["variants"]:
                 assert all(c["passed"] for c in v["checks"]), (channel, locale, v)
+
+
+def test_personal_data_in_the_request_never_reaches_the_model(api, llm):
+    llm.script(default=lambda _: ok({"body": GOOD_SMS}))
+    audience = {
+        "cs_topic": "尺码问题，回电13812345678或fan@example.com",
+        "interests": ["running 4111 1111 1111 1111"],
+        "name": "张伟",
+    }
+    resp = api.post("/v1/generate", json=sms_request(variants=1, audience=audience))
+    assert resp.status_code == 200, resp.text
+    prompt = prompt_text(llm.calls[0])
+    for secret in ("13812345678", "fan@example.com", "4111", "张伟"):
+        assert secret not in prompt
+    assert "[已隐藏]" in prompt
+
+
+def test_model_copy_with_personal_data_falls_back(api, llm):
+    llm.script(default=lambda _: ok({"body": "有问题请拨打13812345678咨询{product}"}))
+    (v,) = api.post("/v1/generate", json=sms_request(variants=1)).json()["variants"]
+    assert v["source"] == "fallback"
+    assert "13812345678" not in v["body"]

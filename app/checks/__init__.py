@@ -9,16 +9,21 @@ from app.checks.claims import TradeClaimCheck
 from app.checks.form import FormCheck
 from app.checks.limits import ChannelLimitCheck
 from app.checks.numbers import LiteralNumberCheck
+from app.checks.pii import PiiCheck
 from app.checks.placeholders import PlaceholderCheck
 from app.checks.schema import SchemaCheck
 from app.checks.words import SensitiveWordCheck
 from app.config import REPO_ROOT
+from app.pii import PiiDetector
 
 __all__ = ["Check", "CheckContext", "CheckResult", "Copy", "default_checks", "run_checks"]
 
 
-def default_checks(guardrails_dir: Path = REPO_ROOT / "guardrails") -> list[Check]:
+def default_checks(
+    guardrails_dir: Path = REPO_ROOT / "guardrails", pii: PiiDetector | None = None
+) -> list[Check]:
     """The checks in the order they run; policy files come from `guardrails_dir`."""
+    pii = pii or PiiDetector(guardrails_dir / "pii.yaml")
     return [
         SchemaCheck(),
         PlaceholderCheck(),
@@ -27,6 +32,7 @@ def default_checks(guardrails_dir: Path = REPO_ROOT / "guardrails") -> list[Chec
         FormCheck(guardrails_dir / "form.yaml"),
         SensitiveWordCheck(guardrails_dir / "words"),
         TradeClaimCheck(guardrails_dir / "claims.yaml"),
+        PiiCheck(pii),
     ]
 
 

@@ -1,0 +1,20 @@
+"""No personal data in the copy: phone numbers, ID numbers, card numbers, e-mail addresses."""
+
+from __future__ import annotations
+
+from app.checks.base import CheckContext, CheckResult, Copy, failed, passed
+from app.pii import PiiDetector
+
+
+class PiiCheck:
+    name = "pii"
+
+    def __init__(self, detector: PiiDetector) -> None:
+        self.detector = detector
+
+    def run(self, copy: Copy, ctx: CheckContext) -> CheckResult:
+        problems = []
+        for field, text in [*copy.fields.items(), *(("disclaimers", d) for d in copy.disclaimers)]:
+            for hit in self.detector.find(text):
+                problems.append(f"{field} holds {hit.entity} “{hit.text}”")
+        return failed(self.name, problems) if problems else passed(self.name)

@@ -1,0 +1,107 @@
+"""PII detection with presidio-analyzer, offline: a blank spaCy pipeline (nothing to download)
+and the recognisers of guardrails/pii.yaml, which presidio lacks for China."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # presidio's tldextract: no fetch
+
+from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer, RecognizerRegistry  # noqa: E402
+from presidio_analyzer.nlp_engine import SpacyNlpEngine  # noqa: E402
+
+from app.content import read_yaml  # noqa: E402
+
+LANGUAGE = "zh"  # pattern recognisers only; the label is presidio's, it serves both locales
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def luhn(digits: str) -> bool:
+    nums = [int(c) for c in re.sub(r"\D", "", digits)]
+    if not 13 <= len(nums) <= 19:
+        return False
+    total = 0
+    for i, n in enumerate(reversed(nums)):
+        if i % 2:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0
+
+
+def cn_id(number: str) -> bool:
+    """GB 11643-1999 check character of an 18-digit resident ID number."""
+    body, check = number[:17], number[17].upper()
+    return _ID_CHECK[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=True)) % 11] == check
+
+
+VALIDATORS = {"luhn": luhn, "cn_id": cn_id}
+
+
+class _Validated(PatternRecognizer):
+    def __init__(self, validator, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._validator = validator
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        return self._validator(pattern_text) if self._validator else None
+
+
+@dataclass(frozen=True)
+class PiiHit:
+    entity: str
+    start: int
+    end: int
+    text: str
+
+
+@cache
+def _blank_pipeline() -> str:
+    """spacy.blank('zh') on disk: presidio wants a model path, and a blank one downloads nothing."""
+    import spacy
+
+    path = Path(tempfile.gettempdir()) / "copydesk-spacy-blank-zh"
+    if not (path / "meta.json").exists():
+        spacy.blank("zh").to_disk(path)
+    return str(path)
+
+
+class PiiDetector:
+    def __init__(self, policy_path: Path) -> None:
+        policy = read_yaml(policy_path)
+        self.redaction: dict[str, str] = policy["redaction"]
+        registry = RecognizerRegistry(supported_languages=[LANGUAGE])
+        for r in policy["recognizers"]:
+            registry.add_recognizer(
+                _Validated(
+                    VALIDATORS.get(r.get("validator", "")),
+                    supported_entity=r["entity"],
+                    supported_language=LANGUAGE,
+                    patterns=[Pattern(r["entity"].lower(), r["pattern"], float(r["score"]))],
+                )
+            )
+        engine = SpacyNlpEngine(models=[{"lang_code": LANGUAGE, "model_name": _blank_pipeline()}])
+        self.analyzer = AnalyzerEngine(nlp_engine=engine, registry=registry, supported_languages=[LANGUAGE])
+
+    def find(self, text: str) -> list[PiiHit]:
+        if not text:
+            return []
+        results = self.analyzer.analyze(text=text, language=LANGUAGE)
+        hits = sorted(results, key=lambda r: (r.start, -r.end))
+        out: list[PiiHit] = []
+        for r in hits:
+            if out and r.start < out[-1].end:  # keep the first of overlapping hits
+                continue
+            out.append(PiiHit(r.entity_type, r.start, r.end, text[r.start : r.end]))
+        return out
+
+    def redact(self, text: str, locale: str) -> tuple[str, list[PiiHit]]:
+        hits = self.find(text)
+        for h in reversed(hits):
+            text = text[: h.start] + self.redaction.get(locale, "[redacted]") + text[h.end :]
+        return text, hits
