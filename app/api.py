@@ -160,6 +160,16 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         inflight.pop(req.request_id, None)
         return resp
 
+    @app.get("/v1/generations/{generation_id}", responses=ERROR_RESPONSES, tags=["audit"])
+    async def generation(generation_id: str, request: Request) -> Any:
+        """The audit record of one generation: request (PII redacted), raw model outputs,
+        every violation, the variants returned, timings."""
+        svc: Service = request.app.state.service
+        record = svc.generator.audit.get(generation_id) if svc.generator.audit else None
+        if record is None:
+            return error(404, "unknown_generation", f"no generation {generation_id}", "generation_id")
+        return record
+
     return app
 
 

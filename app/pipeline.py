@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -12,6 +13,7 @@ from functools import cache
 from pydantic import BaseModel, ConfigDict, create_model
 
 from app.assemble import assemble
+from app.audit import AuditLog
 from app.checks import Check, CheckContext, CheckResult, Copy, run_checks
 from app.commerce.client import CommerceClient, CommerceNotFound, CommerceUnavailable
 from app.commerce.models import Offer
@@ -51,6 +53,8 @@ class VariantResult:
     checks: list[CheckResult]
     source: str
     raw_outputs: list[str] = field(default_factory=list)
+    attempts: list[dict] = field(default_factory=list)  # each model answer and what it broke
+    seconds: float = 0.0
 
 
 class Generator:
@@ -66,6 +70,7 @@ class Generator:
         deadline_s: float,
         max_repairs: int,
         pii: PiiDetector,
+        audit: AuditLog | None = None,
     ) -> None:
         self.content = content
         self.prompts = prompts
@@ -76,13 +81,54 @@ class Generator:
         self.deadline_s = deadline_s
         self.max_repairs = max_repairs
         self.pii = pii
+        self.audit = audit
 
     async def generate(self, req: GenerateRequest) -> GenerateResponse:
+        """Generate, and record the generation in the audit log whatever happens on the way."""
+        generation_id = "gen_" + uuid.uuid4().hex[:20]
+        trace: dict = {"timings_ms": {}}
+        started = time.perf_counter()
+        try:
+            resp = await self._generate(req, generation_id, trace)
+        except RequestError:
+            raise  # the caller's mistake, not a generation
+        except Exception as exc:
+            self._audit(req, generation_id, "error", trace, started, error=f"{type(exc).__name__}: {exc}")
+            raise
+        self._audit(req, generation_id, "ok", trace, started, response=resp.model_dump(mode="json"))
+        return resp
+
+    def _audit(self, req: GenerateRequest, generation_id: str, status: str, trace: dict, started: float,
+               **extra) -> None:  # fmt: skip
+        if self.audit is None:
+            return
+        trace["timings_ms"]["total"] = round((time.perf_counter() - started) * 1000, 1)
+        request = req.model_dump(mode="json")
+        request["audience"] = {**self.scrubbed_audience(req), "name": "[name]" if req.audience.name else None}
+        record = {
+            "generation_id": generation_id,
+            "status": status,
+            "request": request,
+            "model": self.llm.model,
+            "prompt_version": self.prompts.version(req.channel, req.locale),
+            **trace,
+            **extra,
+        }
+        try:
+            self.audit.record(generation_id, req.request_id, status, record)
+        except Exception:  # the audit log failing must not cost the caller the copy
+            log.exception("could not write the audit record of %s", generation_id)
+
+    async def _generate(self, req: GenerateRequest, generation_id: str, trace: dict) -> GenerateResponse:
         deadline = Deadline(self.deadline_s)
+        timings = trace["timings_ms"]
+        mark = time.perf_counter()
         if req.journey not in self.content.journeys:
             known = ", ".join(sorted(self.content.journeys))
             raise RequestError("unknown_journey", f"journey must be one of: {known}", "journey")
         trade = await self.resolve_trade(req)
+        trace["commerce_available"] = trade.commerce_available
+        timings["trade"] = round((time.perf_counter() - mark) * 1000, 1)
         spec = self.content.channels[req.channel]
         values = placeholder_values(trade, req.locale, self.content.formats, req.audience.name)
         ctx = CheckContext(channel=spec, locale=req.locale, trade=trade, values=values)
@@ -90,6 +136,7 @@ class Generator:
 
         fallbacks = fallback_copies(self.content, self.checks, ctx, req.journey, req.variants)
         audience = self.scrubbed_audience(req)
+        mark = time.perf_counter()
         evidence = await asyncio.to_thread(
             self.knowledge.reviews,
             req.skus,
@@ -100,20 +147,29 @@ class Generator:
             audience["interests"],
             date.today(),
         )
+        timings["retrieval"] = round((time.perf_counter() - mark) * 1000, 1)
+        snippet_ids = [f for p in trade.products for f in p.fact_ids[:FACTS_PER_PRODUCT]] + [
+            e.id for e in evidence
+        ]
+        trace["snippet_ids"] = snippet_ids
+        mark = time.perf_counter()
         results = await asyncio.gather(
             *(
                 self._variant(req, trade, ctx, tone, evidence, fallbacks[i], deadline)
                 for i, tone in enumerate(tones)
             )
         )
-        generation_id = "gen_" + uuid.uuid4().hex[:20]
+        timings["variants"] = round((time.perf_counter() - mark) * 1000, 1)
+        trace["variants"] = [
+            {"tone": r.tone, "source": r.source, "attempts": r.attempts, "ms": round(r.seconds * 1000, 1)}
+            for r in results
+        ]
         return GenerateResponse(
             generation_id=generation_id,
             request_id=req.request_id,
             model=self.llm.model,
             prompt_version=self.prompts.version(req.channel, req.locale),
-            snippet_ids=[f for p in trade.products for f in p.fact_ids[:FACTS_PER_PRODUCT]]
-            + [e.id for e in evidence],
+            snippet_ids=snippet_ids,
             variants=[self._variant_out(generation_id, i, req, r) for i, r in enumerate(results)],
         )
 
@@ -186,7 +242,9 @@ class Generator:
         output = draft_model(spec.name, spec.fields())
         violations: list[str] = []
         raws: list[str] = []
+        attempts: list[dict] = []
         last_checks: list[CheckResult] = []
+        started = time.perf_counter()
         for attempt in range(1 + self.max_repairs):
             budget = deadline.remaining() - FALLBACK_RESERVE_S
             if budget <= 0.1:
@@ -199,16 +257,21 @@ class Generator:
                     )
             except (LLMFailed, TimeoutError) as exc:
                 raws += getattr(exc, "raw_outputs", [])
+                attempts.append({"raw": getattr(exc, "raw_outputs", []), "error": str(exc) or "deadline"})
                 log.info("variant %s: model failed: %s", tone, exc)
                 break
             raws.append(done.raw)
             copy = assemble(done.parsed.model_dump(), spec, req.locale, ctx.values)
             last_checks = run_checks(self.checks, copy, ctx)
-            if all(r.passed for r in last_checks):
-                return VariantResult(tone, copy, last_checks, "llm" if attempt == 0 else "repaired", raws)
-            violations = [r.detail for r in last_checks if not r.passed]
+            violations = [f"{r.name}: {r.detail}" for r in last_checks if not r.passed]
+            attempts.append({"raw": done.raw, "attempts": done.attempts, "violations": violations})
+            if not violations:
+                source = "llm" if attempt == 0 else "repaired"
+                return VariantResult(
+                    tone, copy, last_checks, source, raws, attempts, time.perf_counter() - started
+                )
         copy, checks = fallback
-        return VariantResult(tone, copy, checks, "fallback", raws)
+        return VariantResult(tone, copy, checks, "fallback", raws, attempts, time.perf_counter() - started)
 
     def _prompt_input(
         self,

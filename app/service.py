@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import httpx
 from openai import AsyncOpenAI
 
+from app.audit import AuditLog
 from app.checks import default_checks
 from app.commerce.catalog import load_catalog
 from app.commerce.client import CommerceClient
@@ -36,6 +37,8 @@ class Service:
     embedded: EmbeddedModelServer | None
 
     async def aclose(self) -> None:
+        if self.generator.audit is not None:
+            self.generator.audit.close()
         await self.commerce.aclose()
         await self.llm.client.close()
         if self.embedded is not None:
@@ -84,5 +87,6 @@ def build_service(settings: Settings) -> Service:
         deadline_s=settings.deadline_s,
         max_repairs=settings.max_repairs,
         pii=pii,
+        audit=AuditLog(settings.data_dir / "copydesk.db"),
     )
     return Service(settings, content, generator, llm, commerce, knowledge, embedded)

@@ -236,3 +236,32 @@ def test_model_copy_with_personal_data_falls_back(api, llm):
     (v,) = api.post("/v1/generate", json=sms_request(variants=1)).json()["variants"]
     assert v["source"] == "fallback"
     assert "13812345678" not in v["body"]
+
+
+def test_every_generation_is_audited(api, llm):
+    too_long = "您购物车里的{product}还在等您，" * 5
+    llm.script(ok({"body": too_long}), ok({"body": GOOD_SMS}))
+    audience = {"name": "张伟", "cs_topic": "回电13812345678"}
+    resp = api.post("/v1/generate", json=sms_request(variants=1, audience=audience)).json()
+    record = api.get(f"/v1/generations/{resp['generation_id']}").json()
+    assert record["status"] == "ok"
+    assert record["request"]["audience"]["name"] == "[name]"
+    assert "13812345678" not in json.dumps(record, ensure_ascii=False)
+    (variant,) = record["variants"]
+    assert variant["source"] == "repaired"
+    first, second = variant["attempts"]
+    assert first["raw"] == json.dumps({"body": too_long}, ensure_ascii=False)
+    assert any("over the limit" in v for v in first["violations"]) and second["violations"] == []
+    assert record["response"]["variants"][0]["body"] == resp["variants"][0]["body"]
+    assert record["snippet_ids"] == resp["snippet_ids"]
+    assert {"trade", "retrieval", "variants", "total"} <= set(record["timings_ms"])
+    missing = api.get("/v1/generations/gen_nope")
+    assert missing.status_code == 404 and missing.json()["error"]["field"] == "generation_id"
+
+
+def test_a_failing_model_is_audited_too(api, llm):
+    llm.script(default=lambda _: Reply(status=503))
+    resp = api.post("/v1/generate", json=sms_request(variants=1)).json()
+    record = api.get(f"/v1/generations/{resp['generation_id']}").json()
+    (variant,) = record["variants"]
+    assert variant["source"] == "fallback" and "error" in variant["attempts"][0]
