@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import cache
 
@@ -21,6 +21,7 @@ from app.content import Content
 from app.errors import RequestError
 from app.fallback import fallback_copies
 from app.knowledge import Evidence, KnowledgeBase
+from app.links import LinkPolicy
 from app.llm.client import LLMClient, LLMFailed
 from app.llm.deadline import Deadline
 from app.pii import PiiDetector
@@ -71,6 +72,7 @@ class Generator:
         max_repairs: int,
         pii: PiiDetector,
         audit: AuditLog | None = None,
+        links: LinkPolicy | None = None,
     ) -> None:
         self.content = content
         self.prompts = prompts
@@ -82,6 +84,7 @@ class Generator:
         self.max_repairs = max_repairs
         self.pii = pii
         self.audit = audit
+        self.links = links
 
     async def generate(self, req: GenerateRequest) -> GenerateResponse:
         """Generate, and record the generation in the audit log whatever happens on the way."""
@@ -155,7 +158,9 @@ class Generator:
         mark = time.perf_counter()
         results = await asyncio.gather(
             *(
-                self._variant(req, trade, ctx, tone, evidence, fallbacks[i], deadline)
+                self._variant(
+                    req, trade, ctx, tone, evidence, fallbacks[i], deadline, _variant_id(generation_id, i)
+                )
                 for i, tone in enumerate(tones)
             )
         )
@@ -237,6 +242,7 @@ class Generator:
         evidence: list[Evidence],
         fallback: tuple[Copy, list[CheckResult]],
         deadline: Deadline,
+        variant_id: str,
     ) -> VariantResult:
         spec = ctx.channel
         output = draft_model(spec.name, spec.fields())
@@ -262,6 +268,9 @@ class Generator:
                 break
             raws.append(done.raw)
             copy = assemble(done.parsed.model_dump(), spec, req.locale, ctx.values)
+            if self.links is not None:  # tracking parameters go on before the limits are checked
+                fields = {f: self.links.tag(t, spec.name, variant_id) for f, t in copy.fields.items()}
+                copy = replace(copy, fields=fields)
             last_checks = run_checks(self.checks, copy, ctx)
             violations = [f"{r.name}: {r.detail}" for r in last_checks if not r.passed]
             attempts.append({"raw": done.raw, "attempts": done.attempts, "violations": violations})
@@ -314,7 +323,7 @@ class Generator:
     @staticmethod
     def _variant_out(generation_id: str, i: int, req: GenerateRequest, r: VariantResult) -> VariantOut:
         return VariantOut(
-            variant_id=f"{generation_id}-{chr(ord('A') + i)}",
+            variant_id=_variant_id(generation_id, i),
             tone=r.tone,
             offer_id=req.offer_id,
             title=r.copy.fields.get("title"),
@@ -324,6 +333,10 @@ class Generator:
             source=r.source,  # type: ignore[arg-type]
             checks=[CheckOut(name=c.name, passed=c.passed, detail=c.detail) for c in r.checks],
         )
+
+
+def _variant_id(generation_id: str, index: int) -> str:
+    return f"{generation_id}-{chr(ord('A') + index)}"
 
 
 class _Budget(Deadline):

@@ -17,6 +17,7 @@ from app.config import Settings
 from app.content import Content, load_content
 from app.kb import open_knowledge
 from app.knowledge import KnowledgeBase
+from app.links import LinkPolicy
 from app.llm.client import LLMClient
 from app.llm.embedded import MODEL_ALIAS, EmbeddedModelServer
 from app.pii import PiiDetector
@@ -88,5 +89,6 @@ def build_service(settings: Settings) -> Service:
         max_repairs=settings.max_repairs,
         pii=pii,
         audit=AuditLog(settings.data_dir / "copydesk.db"),
+        links=LinkPolicy.load(settings.content_dir / "guardrails" / "links.yaml"),
     )
     return Service(settings, content, generator, llm, commerce, knowledge, embedded)

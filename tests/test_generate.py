@@ -265,3 +265,25 @@ def test_a_failing_model_is_audited_too(api, llm):
     record = api.get(f"/v1/generations/{resp['generation_id']}").json()
     (variant,) = record["variants"]
     assert variant["source"] == "fallback" and "error" in variant["attempts"][0]
+
+
+def test_links_are_allowed_only_to_our_domains_and_get_tracking(api, llm):
+    def email(link: str) -> Reply:
+        return ok(
+            {
+                "title": "{product}还在购物车里",
+                "body": f"您好，{{product}}还在购物车里，详情见{link}",
+                "cta": "去看看",
+            }
+        )
+
+    llm.script(email("cheap-deals.example.com/shoes"), email("https://lumi.example.cn/c"))
+    resp = api.post("/v1/generate", json=sms_request(channel="email", variants=1, offer_id=None)).json()
+    (v,) = resp["variants"]
+    record = api.get(f"/v1/generations/{resp['generation_id']}").json()
+    assert v["source"] == "repaired", record["variants"][0]["attempts"]
+    first = llm.calls[1]["messages"][1]["content"]
+    assert "cheap-deals.example.com, not allowed" in first  # the re-ask names the violation
+    assert v["body"].endswith(
+        f"https://lumi.example.cn/c?utm_source=copydesk&utm_medium=email&utm_content={v['variant_id']}"
+    )

@@ -8,12 +8,14 @@ from app.checks.base import Check, CheckContext, CheckResult, Copy
 from app.checks.claims import TradeClaimCheck
 from app.checks.form import FormCheck
 from app.checks.limits import ChannelLimitCheck
+from app.checks.links import LinkCheck
 from app.checks.numbers import LiteralNumberCheck
 from app.checks.pii import PiiCheck
 from app.checks.placeholders import PlaceholderCheck
 from app.checks.schema import SchemaCheck
 from app.checks.words import SensitiveWordCheck
 from app.config import REPO_ROOT
+from app.links import LinkPolicy
 from app.pii import PiiDetector
 
 __all__ = ["Check", "CheckContext", "CheckResult", "Copy", "default_checks", "run_checks"]
@@ -33,6 +35,7 @@ def default_checks(
         SensitiveWordCheck(guardrails_dir / "words"),
         TradeClaimCheck(guardrails_dir / "claims.yaml"),
         PiiCheck(pii),
+        LinkCheck(LinkPolicy.load(guardrails_dir / "links.yaml")),
     ]
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from app.checks.base import CheckContext, CheckResult, Copy, failed, passed
 from app.content import read_yaml
+from app.links import URL
 
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
@@ -40,7 +41,7 @@ class FormCheck:
             for pattern, why in self.artefacts:
                 if pattern.search(text):
                     problems.append(f"{field} contains {why}")
-            bare = re.sub(r"\{[a-z_]+\}", "", text)
+            bare = URL.sub("", re.sub(r"\{[a-z_]+\}", "", text))  # links are not prose
             share = script_share(bare, rule["script"])
             if _LETTER.search(bare) and share < rule["min_share"]:
                 problems.append(
