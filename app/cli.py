@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from app.cli_guardrails import guardrails_app
 from app.cli_kb import kb_app
 from app.config import Settings
 
@@ -20,6 +21,7 @@ app = typer.Typer(help="Marketing copy from an LLM, checked before it is sent.",
 commerce_app = typer.Typer(help="The reference commerce API over the demo catalog.", no_args_is_help=True)
 app.add_typer(commerce_app, name="commerce")
 app.add_typer(kb_app, name="kb")
+app.add_typer(guardrails_app, name="guardrails")
 console = Console()
 
 

@@ -54,22 +54,6 @@ def test_placeholders_must_be_fillable():
     assert "{coupon}" in res["placeholders"].detail and "{price}" not in res["placeholders"].detail
 
 
-def test_numbers_come_from_placeholders_or_given_facts():
-    from app.trade import ProductFacts
-
-    spec = CONTENT.channels["push"]
-    trade = TradeFacts([ProductFacts("SKU-5001", "20W快充充电器", ["约30分钟充至50%"])], None, True)
-    ctx = CheckContext(spec, "zh-CN", trade, {"price": "¥69"})
-
-    def numbers(body: str):
-        copy = assemble({"title": "快充", "body": body}, spec, "zh-CN", ctx.values)
-        return {r.name: r for r in run_checks(default_checks(), copy, ctx)}["literal_numbers"]
-
-    assert numbers("20W快充，30分钟充至50%，现价{price}").passed  # from the facts; price filled
-    bad = numbers("现价５９元，仅剩3件")  # full-width digits are caught too
-    assert not bad.passed and "59" in bad.detail and "3" in bad.detail
-
-
 def test_form_rejects_filler_markdown_and_the_wrong_language():
     def form(channel: str, locale: str, fields: dict[str, str]):
         _, res = check(channel, locale, fields, {"name": "张伟", "product": "轻云缓震跑鞋"})

@@ -9,7 +9,6 @@ from app.checks.claims import TradeClaimCheck
 from app.checks.form import FormCheck
 from app.checks.limits import ChannelLimitCheck
 from app.checks.links import LinkCheck
-from app.checks.numbers import LiteralNumberCheck
 from app.checks.pii import PiiCheck
 from app.checks.placeholders import PlaceholderCheck
 from app.checks.schema import SchemaCheck
@@ -30,7 +29,6 @@ def default_checks(
         SchemaCheck(),
         PlaceholderCheck(),
         ChannelLimitCheck(),
-        LiteralNumberCheck(),
         FormCheck(guardrails_dir / "form.yaml"),
         SensitiveWordCheck(guardrails_dir / "words"),
         TradeClaimCheck(guardrails_dir / "claims.yaml"),
