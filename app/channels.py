@@ -76,3 +76,21 @@ def parse_channels(raw: dict[str, Any], locales: tuple[str, ...]) -> dict[str, C
             opt_out=_per_locale(data.get("opt_out", ""), locales),
         )
     return specs
+
+
+# GSM 03.38: the basic set costs one septet, the extension set two; anything else forces UCS-2.
+GSM7_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENDED = "^{}\\[~]|€\f"
+
+
+def sms_segments(text: str) -> tuple[str, int, int]:
+    """(encoding, length in its units, segments): GSM-7 160 single / 153 per part,
+    UCS-2 70 single / 67 per part."""
+    if all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in text):
+        size = sum(2 if ch in GSM7_EXTENDED else 1 for ch in text)
+        return "GSM-7", size, 1 if size <= 160 else -(-size // 153)
+    size = measure(text, "utf16")
+    return "UCS-2", size, 1 if size <= 70 else -(-size // 67)

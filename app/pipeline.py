@@ -26,6 +26,7 @@ from app.llm.client import LLMClient, LLMFailed
 from app.llm.deadline import Deadline
 from app.pii import PiiDetector
 from app.prompts import PromptBook, PromptInput
+from app.repair import repair
 from app.schemas import CheckOut, GenerateRequest, GenerateResponse, VariantOut
 from app.trade import ProductFacts, TradeFacts, placeholder_values
 
@@ -267,20 +268,33 @@ class Generator:
                 log.info("variant %s: model failed: %s", tone, exc)
                 break
             raws.append(done.raw)
-            copy = assemble(done.parsed.model_dump(), spec, req.locale, ctx.values)
-            if self.links is not None:  # tracking parameters go on before the limits are checked
-                fields = {f: self.links.tag(t, spec.name, variant_id) for f, t in copy.fields.items()}
-                copy = replace(copy, fields=fields)
-            last_checks = run_checks(self.checks, copy, ctx)
+            template = done.parsed.model_dump()
+            copy, last_checks = self._check(template, ctx, variant_id)
             violations = [f"{r.name}: {r.detail}" for r in last_checks if not r.passed]
             attempts.append({"raw": done.raw, "attempts": done.attempts, "violations": violations})
             if not violations:
                 source = "llm" if attempt == 0 else "repaired"
-                return VariantResult(
-                    tone, copy, last_checks, source, raws, attempts, time.perf_counter() - started
-                )
+                elapsed = time.perf_counter() - started
+                return VariantResult(tone, copy, last_checks, source, raws, attempts, elapsed)
+            if {r.name for r in last_checks if not r.passed} <= {"channel_limits"}:
+                fixed = repair(template, spec, req.locale, ctx.values)  # cut before re-asking
+                if fixed is not None:
+                    copy, checks = self._check(fixed, ctx, variant_id)
+                    if all(r.passed for r in checks):
+                        attempts.append({"deterministic_repair": fixed})
+                        elapsed = time.perf_counter() - started
+                        return VariantResult(tone, copy, checks, "repaired", raws, attempts, elapsed)
         copy, checks = fallback
         return VariantResult(tone, copy, checks, "fallback", raws, attempts, time.perf_counter() - started)
+
+    def _check(
+        self, template: dict[str, str], ctx: CheckContext, variant_id: str
+    ) -> tuple[Copy, list[CheckResult]]:
+        copy = assemble(template, ctx.channel, ctx.locale, ctx.values)
+        if self.links is not None:  # tracking parameters go on before the limits are checked
+            fields = {f: self.links.tag(t, ctx.channel.name, variant_id) for f, t in copy.fields.items()}
+            copy = replace(copy, fields=fields)
+        return copy, run_checks(self.checks, copy, ctx)
 
     def _prompt_input(
         self,

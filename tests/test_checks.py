@@ -167,3 +167,14 @@ def test_pii_in_copy_is_a_violation_and_look_alikes_are_not():
     for body in ("订单号20261122001234已发货", "SKU-1001将于2026-11-22到货", "身份证号110105194912310021无效",
                  "42.5码刚好，满199减20"):  # fmt: skip
         assert pii(body).passed, body
+
+
+def test_sms_reports_segments():
+    from app.channels import sms_segments
+
+    assert sms_segments("[Lumi] Your shoes are waiting. Reply STOP to opt out") == ("GSM-7", 54, 1)
+    assert sms_segments("x" * 161) == ("GSM-7", 161, 2)
+    assert sms_segments("好" * 71) == ("UCS-2", 71, 2)
+    assert sms_segments("{curly}") == ("GSM-7", 9, 1)  # extension characters cost two
+    _, res = check("sms", "zh-CN", {"body": "跑鞋还在购物车里🏃"})
+    assert res["channel_limits"].detail == "body 20/70 UTF-16 units, 1 segment (UCS-2, 20)"

@@ -79,9 +79,28 @@ def test_push_fields_and_prices(api, llm):
     assert "{offer}" not in prompt_text(call)  # no offer: no offer placeholders offered
 
 
-def test_over_long_output_is_re_asked_with_the_violation_named(api, llm):
-    too_long = "您购物车里的{product}还在等您，" * 5
-    llm.script(ok({"body": too_long}), ok({"body": GOOD_SMS}))
+def test_over_long_output_is_cut_at_a_clause_before_asking_again(api, llm):
+    clauses = [
+        "{name}",
+        "您购物车里的{product}还在等您",
+        "鞋面透气轻薄",
+        "中底柔软回弹",
+        "跑起来很轻松",
+        "日常慢跑和十公里训练都合适",
+    ]
+    llm.script(ok({"body": "，".join([*clauses, "欢迎随时回来看看哦"])}))
+    resp = api.post("/v1/generate", json=sms_request(variants=1, offer_id=None))
+    (v,) = resp.json()["variants"]
+    assert v["source"] == "repaired"
+    assert len(llm.calls) == 1  # no second call: a deterministic cut was enough
+    kept = "，".join(clauses).replace("{name}", "张伟").replace("{product}", "轻云缓震跑鞋")
+    assert v["body"] == SIG + kept + "。" + OPT_OUT
+    assert measure(v["body"], "utf16") <= 70
+
+
+def test_over_long_output_that_cannot_be_cut_is_re_asked_with_the_violation_named(api, llm):
+    one_clause = "您购物车里的{product}还在等您回来看看" * 4
+    llm.script(ok({"body": one_clause}), ok({"body": GOOD_SMS}))
     resp = api.post("/v1/generate", json=sms_request(variants=1))
     (v,) = resp.json()["variants"]
     assert v["source"] == "repaired"
@@ -239,7 +258,7 @@ def test_model_copy_with_personal_data_falls_back(api, llm):
 
 
 def test_every_generation_is_audited(api, llm):
-    too_long = "您购物车里的{product}还在等您，" * 5
+    too_long = "您购物车里的{product}还在等您回来看看" * 4
     llm.script(ok({"body": too_long}), ok({"body": GOOD_SMS}))
     audience = {"name": "张伟", "cs_topic": "回电13812345678"}
     resp = api.post("/v1/generate", json=sms_request(variants=1, audience=audience)).json()

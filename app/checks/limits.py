@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.channels import sms_segments
 from app.checks.base import CheckContext, CheckResult, Copy, failed, passed
 
 
@@ -16,7 +17,10 @@ class ChannelLimitCheck:
         for f in spec.fields():
             text = copy.fields.get(f, "")
             size, limit = spec.measure(text), spec.limit(f, ctx.locale)
-            used.append(f"{f} {size}/{limit}")
+            used.append(f"{f} {size}/{limit} {unit}")
+            if spec.name == "sms" and f == "body":
+                encoding, units, segments = sms_segments(text)
+                used.append(f"{segments} segment{'s' if segments > 1 else ''} ({encoding}, {units})")
             if size > limit:
                 whole = (
                     " (the whole message, signature and opt-out included)"
@@ -26,4 +30,4 @@ class ChannelLimitCheck:
                 problems.append(f"{f} is {size} {unit}{whole}, over the limit of {limit}")
             if not spec.line_breaks and ("\n" in text or "\r" in text):
                 problems.append(f"{f} has a line break, which {spec.name} does not allow")
-        return failed(self.name, problems) if problems else passed(self.name, ", ".join(used) + f" {unit}")
+        return failed(self.name, problems) if problems else passed(self.name, ", ".join(used))
