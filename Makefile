@@ -20,8 +20,8 @@ serve: install
 	$(BIN)/copydesk serve
 
 lint: install
-	$(BIN)/ruff check app tests
-	$(BIN)/ruff format --check app tests
+	$(BIN)/ruff check app tests benchmarks
+	$(BIN)/ruff format --check app tests benchmarks
 
 test: install lint
 	$(BIN)/python -m pytest

@@ -88,6 +88,10 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1]
 
 
+def summary_of(times: list[float]) -> str:
+    return f"p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms"
+
+
 def main(total: int = 10_000) -> None:
     rng = random.Random(1)
     real = load_snippets(REPO_ROOT / "knowledge")
@@ -95,9 +99,8 @@ def main(total: int = 10_000) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         kb = open_knowledge(REPO_ROOT, Path(tmp), None, ingest_if_empty=False)
         summary = ingest(kb.collection, snippets)
-        print(
-            f"ingest: {len(snippets)} snippets in {summary.seconds:.1f}s = {len(snippets) / summary.seconds:.0f}/s"
-        )
+        rate = len(snippets) / summary.seconds
+        print(f"ingest: {len(snippets)} snippets in {summary.seconds:.1f}s = {rate:.0f}/s")
         again = ingest(kb.collection, snippets)
         print(f"re-ingest, nothing changed: {again.seconds:.2f}s ({again.unchanged} unchanged)")
         t = time.perf_counter()
@@ -112,30 +115,26 @@ def main(total: int = 10_000) -> None:
                 t = time.perf_counter()
                 kb.search(queries[i % len(queries)], [rng.choice(skus)], k=5, mode=mode)
                 times.append((time.perf_counter() - t) * 1000)
-            print(
-                f"search {mode:7s}: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms (200 queries, one SKU)"
-            )
+            print(f"search {mode:7s}: {summary_of(times)} (200 queries, one SKU)")
         times = []
         for i in range(100):
             t = time.perf_counter()
             kb.search(queries[i % len(queries)], [], k=5, mode="dense")
             times.append((time.perf_counter() - t) * 1000)
-        print(f"search dense, no SKU filter (Chroma HNSW): p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms")
+        print(f"search dense, no SKU filter (Chroma HNSW): {summary_of(times)}")
         times = []
         for i in range(200):
             t = time.perf_counter()
-            kb.reviews([rng.choice(skus)], "zh-CN" if i % 2 else "en-US", "email", "sizing", "cs_followup", [],
-                       date(2026, 11, 22))  # fmt: skip
+            locale = "zh-CN" if i % 2 else "en-US"
+            kb.reviews([rng.choice(skus)], locale, "email", "sizing", "cs_followup", [], date(2026, 11, 22))
             times.append((time.perf_counter() - t) * 1000)
-        print(
-            f"reviews for a prompt (hybrid + MMR + sanitise): p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms"
-        )
+        print(f"reviews for a prompt (hybrid + MMR + sanitise): {summary_of(times)}")
         times = []
         for _ in range(200):
             t = time.perf_counter()
             kb.product(rng.choice(skus[:400]), "zh-CN")
             times.append((time.perf_counter() - t) * 1000)
-        print(f"facts by filter: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms")
+        print(f"facts by filter: {summary_of(times)}")
 
 
 if __name__ == "__main__":

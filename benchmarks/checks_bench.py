@@ -1,0 +1,65 @@
+"""What all the checks cost per request: choosing the fallback candidates (every candidate is
+checked) plus checking each variant the model wrote, for every channel and locale.
+Prints figures; asserts nothing.  Run: python benchmarks/checks_bench.py"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from app.assemble import assemble  # noqa: E402
+from app.checks import CheckContext, default_checks, run_checks  # noqa: E402
+from app.commerce.catalog import load_catalog  # noqa: E402
+from app.config import REPO_ROOT  # noqa: E402
+from app.content import LOCALES, load_content  # noqa: E402
+from app.fallback import fallback_copies  # noqa: E402
+from app.guard_eval import trade_for  # noqa: E402
+from app.trade import placeholder_values  # noqa: E402
+
+MODEL_COPY = {
+    "zh-CN": {
+        "title": "好物在等您",
+        "body": "{name}，您购物车里的{product}还在等您，{offer}。",
+        "cta": "去看看",
+    },
+    "en-US": {"title": "Still thinking?", "body": "{product} is still in your cart.", "cta": "Take a look"},
+}
+
+
+def main(rounds: int = 50) -> None:
+    content = load_content(REPO_ROOT)
+    catalog = load_catalog(REPO_ROOT / "knowledge")
+    checks = default_checks(REPO_ROOT / "guardrails")
+    per_request: list[float] = []
+    per_variant: list[float] = []
+    for _ in range(rounds):
+        for spec in content.channels.values():
+            for locale in LOCALES:
+                sample = {"sku": "SKU-1001", "offer_id": "OFF-FREESHIP", "commerce": "up"}
+                trade = trade_for(sample, catalog, locale)
+                values = placeholder_values(trade, locale, content.formats, "张伟")
+                ctx = CheckContext(spec, locale, trade, values)
+                start = time.perf_counter()
+                fallback_copies(content, checks, ctx, "cart_abandon", 2)
+                for _variant in range(2):
+                    t = time.perf_counter()
+                    fields = {f: MODEL_COPY[locale][f] for f in spec.fields()}
+                    run_checks(checks, assemble(fields, spec, locale, values), ctx)
+                    per_variant.append((time.perf_counter() - t) * 1000)
+                per_request.append((time.perf_counter() - start) * 1000)
+
+    def pct(xs: list[float], q: int) -> float:
+        return statistics.quantiles(xs, n=100)[q - 1]
+
+    print(f"all checks on one variant: p50 {pct(per_variant, 50):.2f} ms, p95 {pct(per_variant, 95):.2f} ms")
+    print(
+        f"all checks of one 2-variant request (fallback candidates + 2 variants): "
+        f"p50 {pct(per_request, 50):.2f} ms, p95 {pct(per_request, 95):.2f} ms ({len(per_request)} requests)"
+    )
+
+
+if __name__ == "__main__":
+    main()
