@@ -178,3 +178,10 @@ def test_sms_reports_segments():
     assert sms_segments("{curly}") == ("GSM-7", 9, 1)  # extension characters cost two
     _, res = check("sms", "zh-CN", {"body": "跑鞋还在购物车里🏃"})
     assert res["channel_limits"].detail == "body 20/70 UTF-16 units, 1 segment (UCS-2, 20)"
+
+
+def test_a_tracking_id_in_a_link_is_not_pii_or_a_claim():
+    """Regression: a variant ID whose digits happen to pass Luhn was taken for a card number."""
+    body = "您好，详情见https://lumi.example.cn/c?utm_source=copydesk&utm_content=gen_31232224994923a-A"
+    _, res = check("email", "zh-CN", {"title": "购物车提醒", "body": body, "cta": "去看看"})
+    assert res["pii"].passed and res["trade_claims"].passed and res["links"].passed
