@@ -332,7 +332,9 @@ class Generator:
     @staticmethod
     def _max_tokens(ctx: CheckContext) -> int:
         total = sum(ctx.channel.limit(f, ctx.locale) for f in ctx.channel.fields())
-        return max(200, min(1200, total * 3))
+        # Enough for the copy and its JSON (SmolLM2 spends ~2 tokens per Chinese character), not
+        # enough for a small model to ramble for half a minute; below 200 answers get cut.
+        return max(200, min(800, int(total * 1.5)))
 
     @staticmethod
     def _variant_out(generation_id: str, i: int, req: GenerateRequest, r: VariantResult) -> VariantOut:

@@ -69,6 +69,7 @@ class Reply:
     content: str | None = None  # the message content
     status: int = 200
     stall_s: float = 0.0
+    finish_reason: str = "stop"
 
 
 def ok(payload: dict[str, Any]) -> Reply:
@@ -126,7 +127,7 @@ class ScriptedModel:
                         {
                             "index": 0,
                             "message": {"role": "assistant", "content": reply.content},
-                            "finish_reason": "stop",
+                            "finish_reason": reply.finish_reason,
                         }
                     ],
                     "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},

@@ -306,3 +306,10 @@ def test_links_are_allowed_only_to_our_domains_and_get_tracking(api, llm):
     assert v["body"].endswith(
         f"https://lumi.example.cn/c?utm_source=copydesk&utm_medium=email&utm_content={v['variant_id']}"
     )
+
+
+def test_an_answer_cut_off_at_max_tokens_is_not_asked_again(api, llm):
+    llm.script(default=lambda _: Reply(content='{"body": "跑鞋跑鞋跑鞋', finish_reason="length"))
+    (v,) = api.post("/v1/generate", json=sms_request(variants=1)).json()["variants"]
+    assert v["source"] == "fallback"
+    assert len(llm.calls) == 1

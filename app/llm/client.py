@@ -29,6 +29,14 @@ class InvalidOutput(Exception):
         self.raw = raw
 
 
+class Truncated(Exception):
+    """The answer ran into max_tokens: asking the same again only repeats the ramble."""
+
+    def __init__(self, raw: str) -> None:
+        super().__init__("the answer was cut off at max_tokens")
+        self.raw = raw
+
+
 class LLMFailed(Exception):
     """No usable answer within the attempts and the deadline."""
 
@@ -127,6 +135,8 @@ class LLMClient:
                     )
                     raw = (resp.choices[0].message.content or "") if resp.choices else ""
                     raws.append(raw)
+                    if resp.choices and resp.choices[0].finish_reason == "length":
+                        raise Truncated(raw)
                     parsed = parse_output(raw, output)
                     usage = resp.usage
                     return Completion(
@@ -138,7 +148,7 @@ class LLMClient:
                     )
         except DeadlineExceeded as exc:
             raise LLMFailed("deadline reached before the model answered", raws) from exc
-        except (InvalidOutput, openai.OpenAIError) as exc:
+        except (InvalidOutput, Truncated, openai.OpenAIError) as exc:
             raise LLMFailed(f"{type(exc).__name__}: {exc}", raws) from exc
         raise LLMFailed("no attempt was made", raws)  # pragma: no cover - loop always runs
 
