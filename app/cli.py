@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from app.cli_eval import eval_command
 from app.cli_guardrails import guardrails_app
 from app.cli_kb import kb_app
 from app.config import Settings
@@ -22,6 +23,7 @@ commerce_app = typer.Typer(help="The reference commerce API over the demo catalo
 app.add_typer(commerce_app, name="commerce")
 app.add_typer(kb_app, name="kb")
 app.add_typer(guardrails_app, name="guardrails")
+app.command("eval")(eval_command)
 console = Console()
 
 

@@ -271,7 +271,14 @@ class Generator:
             template = done.parsed.model_dump()
             copy, last_checks = self._check(template, ctx, variant_id)
             violations = [f"{r.name}: {r.detail}" for r in last_checks if not r.passed]
-            attempts.append({"raw": done.raw, "attempts": done.attempts, "violations": violations})
+            attempts.append(
+                {
+                    "raw": done.raw,
+                    "attempts": done.attempts,
+                    "tokens": [done.prompt_tokens, done.completion_tokens],
+                    "violations": violations,
+                }
+            )
             if not violations:
                 source = "llm" if attempt == 0 else "repaired"
                 elapsed = time.perf_counter() - started

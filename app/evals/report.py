@@ -1,0 +1,225 @@
+"""Summaries, the results JSON, the baseline comparison, and a self-contained HTML report."""
+
+from __future__ import annotations
+
+import difflib
+import html
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from app.channels import ChannelSpec
+from app.evals.runner import CaseRun
+
+
+def _pct(values: list[float], q: int) -> float:
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100)[q - 1]
+
+
+def summarise(runs: list[CaseRun], prices: dict[str, float]) -> dict[str, Any]:
+    variants = [v for r in runs if r.response for v in r.response["variants"]]
+    sources = [v["source"] for v in variants]
+    n = max(1, len(variants))
+    prompt = sum(r.tokens[0] for r in runs)
+    completion = sum(r.tokens[1] for r in runs)
+    cost = (prompt * prices.get("input", 0) + completion * prices.get("output", 0)) / 1_000_000
+    latencies = [r.latency_ms for r in runs]
+    return {
+        "cases": len(runs),
+        "pass_rate": sum(r.passed for r in runs) / max(1, len(runs)),
+        "first_try_compliance": sources.count("llm") / n,
+        "repair_rate": sources.count("repaired") / n,
+        "fallback_rate": sources.count("fallback") / n,
+        "latency_ms_p50": round(_pct(latencies, 50), 1),
+        "latency_ms_p95": round(_pct(latencies, 95), 1),
+        "tokens_per_message": round((prompt + completion) / n, 1),
+        "cost_per_1000_messages": round(cost / n * 1000, 4),
+    }
+
+
+def by_group(runs: list[CaseRun], prices: dict[str, float]) -> dict[str, dict[str, Any]]:
+    groups: dict[str, list[CaseRun]] = defaultdict(list)
+    for r in runs:
+        groups[f"{r.case.request['channel']} · {r.case.request['locale']}"].append(r)
+    return {k: summarise(v, prices) for k, v in sorted(groups.items())}
+
+
+def results_json(runs: list[CaseRun], summary: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "cases": [
+            {
+                "id": r.case.id,
+                "repeat": r.repeat,
+                "passed": r.passed,
+                "error": r.error,
+                "latency_ms": round(r.latency_ms, 1),
+                "tokens": list(r.tokens),
+                "assertions": [a.__dict__ for a in r.assertions],
+                "response": r.response,
+            }
+            for r in runs
+        ],
+    }
+
+
+def baseline_of(runs: list[CaseRun]) -> dict[str, Any]:
+    """What the committed baseline keeps: per case, pass or fail and the variants' text."""
+    out: dict[str, Any] = {}
+    for r in runs:
+        if r.repeat:
+            continue
+        variants = (r.response or {}).get("variants", [])
+        out[r.case.id] = {
+            "passed": r.passed,
+            "variants": [{k: v[k] for k in ("tone", "source", "title", "body", "cta")} for v in variants],
+        }
+    return {"cases": out}
+
+
+def compare(runs: list[CaseRun], baseline: dict[str, Any]) -> dict[str, Any]:
+    old = baseline.get("cases", {})
+    now = {r.case.id: r for r in runs if r.repeat == 0}
+    common = [c for c in now if c in old]
+    return {
+        "newly_failing": [c for c in common if old[c]["passed"] and not now[c].passed],
+        "newly_passing": [c for c in common if not old[c]["passed"] and now[c].passed],
+        "new_cases": [c for c in now if c not in old],
+        "baseline_pass_rate": sum(old[c]["passed"] for c in common) / len(common) if common else None,
+        "pass_rate": sum(now[c].passed for c in common) / len(common) if common else None,
+    }
+
+
+# -- HTML ----------------------------------------------------------------------------------------
+CSS = (Path(__file__).parent / "report.css").read_text(encoding="utf-8")
+
+
+def _e(text: Any) -> str:
+    return html.escape("" if text is None else str(text))
+
+
+def _render(v: dict, spec: ChannelSpec, locale: str) -> str:
+    title, body, cta = v["title"] or "", v["body"], v["cta"] or ""
+    if spec.name == "sms":
+        return f'<div class="sms">{_e(body)}</div>'
+    if spec.name == "push":
+        limit = spec.limit("title", locale)
+        shown = title if len(title) <= limit else title[:limit] + "…"
+        return f'<div class="push"><div class="t">{_e(shown)}</div><div>{_e(body)}</div></div>'
+    if spec.name == "email":
+        pre = body.replace("\n", " ")[:60]
+        return (f'<div class="email"><div class="subj">{_e(title)}</div><div class="pre">{_e(pre)}…</div>'
+                f'<div class="b">{_e(body)}</div><div class="b"><span class="btn">{_e(cta)}</span></div></div>')  # fmt: skip
+    if spec.name == "wechat":
+        return (f'<div class="wechat"><b>{_e(title)}</b><div class="row"><span>内容</span><span>{_e(body)}</span></div>'
+                f'<div class="meta">详情 ›</div></div>')  # fmt: skip
+    return (
+        f'<div class="inapp"><b>{_e(title)}</b><div>{_e(body)}</div><span class="btn">{_e(cta)}</span></div>'
+    )
+
+
+def _bars(v: dict, spec: ChannelSpec, locale: str) -> str:
+    out = []
+    for f in spec.fields():
+        used, limit = spec.measure(v[f] or ""), spec.limit(f, locale)
+        width = min(100, round(100 * used / limit))
+        cls = ' class="over"' if used > limit else ""
+        out.append(
+            f'<div class="meta">{f} {used}/{limit}</div><div class="bar"><i{cls} style="width:{width}%"></i></div>'
+        )
+    return "".join(out)
+
+
+def _diff(old: str, new: str) -> str:
+    parts = []
+    for op, a1, a2, b1, b2 in difflib.SequenceMatcher(None, old, new).get_opcodes():
+        if op == "equal":
+            parts.append(_e(new[b1:b2]))
+        if op in ("delete", "replace"):
+            parts.append(f"<del>{_e(old[a1:a2])}</del>")
+        if op in ("insert", "replace"):
+            parts.append(f"<ins>{_e(new[b1:b2])}</ins>")
+    return "".join(parts)
+
+
+def _table(rows: dict[str, dict[str, Any]]) -> str:
+    cols = ["cases", "pass_rate", "first_try_compliance", "repair_rate", "fallback_rate",
+            "latency_ms_p50", "latency_ms_p95", "tokens_per_message", "cost_per_1000_messages"]  # fmt: skip
+    head = "".join(f"<th>{_e(c.replace('_', ' '))}</th>" for c in cols)
+    body = ""
+    for name, s in rows.items():
+        cells = "".join(
+            f"<td>{s[c]:.0%}</td>"
+            if c.endswith("rate") or c == "first_try_compliance"
+            else f"<td>{_e(s[c])}</td>"
+            for c in cols
+        )
+        body += f"<tr><td>{_e(name)}</td>{cells}</tr>"
+    return f"<table><tr><th></th>{head}</tr>{body}</table>"
+
+
+def render_html(
+    runs: list[CaseRun], summary: dict, groups: dict, diff: dict, baseline: dict, channels: dict, model: str
+) -> str:
+    old = baseline.get("cases", {})
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>copydesk eval</title><style>{CSS}</style></head><body>"
+    ]
+    parts.append(
+        f"<header><h1>copydesk eval · {_e(model)}</h1><div>{summary['cases']} runs · pass rate {summary['pass_rate']:.0%}</div></header><main>"
+    )
+    parts.append("<h2>Summary</h2>" + _table({"all": summary, **groups}))
+    if diff.get("baseline_pass_rate") is not None:
+        parts.append(
+            f"<p>Against the baseline: pass rate {diff['baseline_pass_rate']:.0%} → {diff['pass_rate']:.0%}; "
+            f"newly failing: <b class='fail'>{_e(', '.join(diff['newly_failing']) or 'none')}</b>; "
+            f"newly passing: <b class='pass'>{_e(', '.join(diff['newly_passing']) or 'none')}</b></p>"
+        )
+    for r in sorted(runs, key=lambda r: (r.passed, r.case.id, r.repeat)):
+        req = r.case.request
+        spec = channels[req["channel"]]
+        status = '<b class="pass">pass</b>' if r.passed else '<b class="fail">fail</b>'
+        parts.append(f'<section class="case" id="{_e(r.case.id)}"><h2>{status} · {_e(r.case.id)}'
+                     f'{" · repeat " + str(r.repeat) if r.repeat else ""}</h2>'
+                     f'<div class="meta">{_e(r.case.description)} · {r.latency_ms:.0f} ms · tokens {r.tokens[0]}+{r.tokens[1]}</div>')  # fmt: skip
+        if r.error:
+            parts.append(f'<div class="fail">{_e(r.error)}</div></section>')
+            continue
+        parts.append("<div>" + "".join(
+            f'<span class="badge{"" if a.passed else " bad"}" title="{_e(a.detail)}">{_e(a.name)}</span>' for a in r.assertions
+        ) + "</div><div class='variants'>")  # fmt: skip
+        before = {v["tone"]: v for v in old.get(r.case.id, {}).get("variants", [])}
+        for v in r.response["variants"]:
+            badges = "".join(
+                f'<span class="badge{"" if c["passed"] else " bad"}" title="{_e(c["detail"])}">{_e(c["name"])}</span>'
+                for c in v["checks"]
+            )
+            was = before.get(v["tone"])
+            change = ""
+            if was and was["body"] != v["body"]:
+                change = f'<div class="meta">changed since baseline: {_diff(was["body"], v["body"])}</div>'
+            parts.append(f'<div class="variant"><div class="meta">{_e(v["variant_id"][-1])} · {_e(v["tone"])} · '
+                         f'<b>{_e(v["source"])}</b></div>{_render(v, spec, req["locale"])}{_bars(v, spec, req["locale"])}'
+                         f"<div>{badges}</div>{change}</div>")  # fmt: skip
+        parts.append("</div>")
+        if r.snippets:
+            items = "".join(f"<li><code>{_e(i)}</code> {_e(t)}</li>" for i, t in r.snippets.items())
+            parts.append(
+                f'<details><summary>facts and reviews the copy drew on</summary><ul class="snip">{items}</ul></details>'
+            )
+        parts.append("</section>")
+    parts.append("</main></body></html>")
+    return "".join(parts)
+
+
+def write(out_dir: Path, results: dict, page: str) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    (out_dir / "report.html").write_text(page)
+    return out_dir / "results.json", out_dir / "report.html"
