@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install serve test test-all lint
+.PHONY: install serve test test-all lint browser eval-smoke report-screenshot
 
 $(BIN)/copydesk: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,23 @@ lint: install
 	$(BIN)/ruff check app tests benchmarks
 	$(BIN)/ruff format --check app tests benchmarks
 
-test: install lint
+# Debian's Chromium and a CJK font, for the test that opens the eval report in a real browser.
+browser:
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei; }
+
+test: install lint browser
 	$(BIN)/python -m pytest
+	$(MAKE) eval-smoke
+
+# The prompt-regression gate: the smoke cases on the embedded model; fails on any check
+# violation or a pass-rate drop against evals/baseline.json.
+eval-smoke: install
+	$(BIN)/copydesk eval --tag smoke --concurrency 1 --gate --out evals/out/smoke
+
+# A picture of the last report, for people: evals/out/report.png (kept out of git).
+report-screenshot: browser
+	chromium --headless --no-sandbox --disable-gpu --disable-background-networking --no-first-run \
+	  --window-size=1280,2400 --screenshot=evals/out/report.png file://$(CURDIR)/evals/out/report.html
 
 test-all: install
 	$(BIN)/python -m pytest -m ""

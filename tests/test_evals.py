@@ -1,0 +1,129 @@
+"""The eval runner, its assertions, the baseline diff and the report, on the scripted model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from app.config import REPO_ROOT
+from app.evals.cases import load_cases
+from app.evals.report import baseline_of, by_group, compare, render_html, results_json, summarise
+from app.evals.runner import run_cases
+from app.service import build_service
+from tests.servers import ok, prompt_text
+
+CASES = load_cases(REPO_ROOT / "evals" / "cases")
+
+
+def test_the_suite_covers_channels_locales_and_journeys():
+    assert len(CASES) >= 60
+    assert {(c.request["channel"], c.request["locale"]) for c in CASES} == {
+        (ch, loc) for ch in ("sms", "push", "email", "wechat", "inapp") for loc in ("zh-CN", "en-US")
+    }
+    journeys = {c.request["journey"] for c in CASES}
+    assert journeys >= {
+        "welcome", "browse_abandon", "cart_abandon", "price_drop", "low_stock",
+        "coupon_expiring", "cs_followup", "winback", "first_order",
+    }  # fmt: skip
+    assert {c.request["audience"]["segment"] for c in CASES} == {"hot", "warm", "cold"}
+    assert any(c.request["offer_id"] for c in CASES) and any(not c.request["offer_id"] for c in CASES)
+    assert {t for c in CASES for t in c.tags} >= {"smoke"}
+
+
+def _good(body: dict) -> ok:
+    """Copy that names the product through its placeholder, in the prompt's language."""
+    zh = "请写一条" in prompt_text(body)
+    return ok({"title": "好物在等您" if zh else "Picked for you",
+               "body": "{product}还在等您，回来看看吧。" if zh else "{product} is waiting for you.",
+               "cta": "去看看" if zh else "Take a look"})  # fmt: skip
+
+
+def _run(settings, cases):
+    async def go():
+        service = await asyncio.to_thread(build_service, settings)
+        try:
+            return await run_cases(service, cases, concurrency=2)
+        finally:
+            await service.aclose()
+
+    return asyncio.run(go())
+
+
+def test_runner_assertions_summary_and_baseline(settings, llm, tmp_path):
+    cases = [c for c in CASES if c.request["channel"] in ("push", "inapp") and not c.request["offer_id"]][:3]
+    llm.script(default=_good)
+    runs = _run(replace(settings, data_dir=tmp_path), cases)
+    assert [r.passed for r in runs] == [True, True, True], [(r.case.id, r.assertions) for r in runs]
+    summary = summarise(runs, {"input": 1.0, "output": 2.0})
+    assert summary["pass_rate"] == 1.0 and summary["first_try_compliance"] == 1.0
+    assert summary["tokens_per_message"] == 15.0  # the scripted server reports 10 + 5 per call
+    assert summary["cost_per_1000_messages"] == pytest.approx((10 * 1 + 5 * 2) / 1e6 * 1000)
+    results = results_json(runs, summary)
+    assert {c["id"] for c in results["cases"]} == {c.id for c in cases}
+
+    baseline = baseline_of(runs)
+    llm.script(default=lambda _: ok({"title": "x", "body": "...", "cta": "x"}))  # now the model breaks
+    worse = _run(replace(settings, data_dir=tmp_path / "2"), cases)
+    diff = compare(worse, baseline)
+    assert diff["newly_failing"] == [c.id for c in cases] and diff["pass_rate"] == 0.0
+    page = render_html(worse, summarise(worse, {}), by_group(worse, {}), diff, baseline,
+                       build_channels(), "scripted")  # fmt: skip
+    assert all(c.id in page for c in cases) and "changed since baseline" in page
+
+
+def build_channels():
+    from app.content import load_content
+
+    return load_content(REPO_ROOT).channels
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="make browser installs Debian's chromium")
+def test_the_report_opens_in_a_real_browser(settings, llm, tmp_path):
+    cases = [c for c in CASES if c.request["channel"] in ("sms", "push")][:2]
+    llm.script(default=_good)
+    runs = _run(replace(settings, data_dir=tmp_path), cases)
+    summary = summarise(runs, {})
+    page = tmp_path / "report.html"
+    page.write_text(
+        render_html(runs, summary, by_group(runs, {}), compare(runs, {}), {}, build_channels(), "scripted")
+    )
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        f"--user-data-dir={tempfile.mkdtemp()}",
+    ]
+    dom = subprocess.run(
+        ["chromium", *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=90
+    )
+    assert dom.returncode == 0, dom.stderr[-500:]
+    for case in cases:
+        assert f'id="{case.id}"' in dom.stdout
+    assert "pass rate 100%" in dom.stdout
+    shot = tmp_path / "report.png"
+    subprocess.run(["chromium", *flags, "--window-size=1280,1600", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=90, cwd=tmp_path)  # fmt: skip
+    assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_baseline_file_is_valid():
+    path = REPO_ROOT / "evals" / "baseline.json"
+    data = json.loads(path.read_text())
+    assert set(data["cases"]) <= {c.id for c in CASES}
+    assert all({"passed", "variants"} <= set(v) for v in data["cases"].values())
+
+
+def test_results_land_where_asked(tmp_path):
+    from app.evals.report import write
+
+    results, html = write(Path(tmp_path) / "out", {"summary": {}}, "<html></html>")
+    assert json.loads(results.read_text()) == {"summary": {}} and html.read_text() == "<html></html>"
