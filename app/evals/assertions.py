@@ -65,4 +65,11 @@ def assert_case(case: EvalCase, response: dict, values: dict[str, str]) -> list[
                 if len(v[field] or "") > budget
             ],
         )
+    for tone, markers in e.tone_markers.items():
+        misses = [
+            f"{v['variant_id'][-1]} ({tone}) has none of {markers}"
+            for v in variants
+            if v["tone"] == tone and not any(m.lower() in text[v["variant_id"]].lower() for m in markers)
+        ]
+        add(f"{tone} tone markers", misses)
     return out

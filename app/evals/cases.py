@@ -17,6 +17,7 @@ class Expect(BaseModel):
     mentions_any: list[str] = Field(default_factory=list)  # placeholders or words; one must appear
     must_not_mention: list[str] = Field(default_factory=list)
     max_chars: dict[str, int] = Field(default_factory=dict)  # field -> budget
+    tone_markers: dict[str, list[str]] = Field(default_factory=dict)  # tone -> one of these must appear
 
 
 class EvalCase(BaseModel):
