@@ -29,6 +29,7 @@ def eval_command(
     """Run the eval cases against the configured model (default: the embedded one)."""
     from app.content import read_yaml
     from app.evals.cases import load_cases
+    from app.evals.judge import Judge
     from app.evals.report import baseline_of, by_group, compare, render_html, results_json, summarise, write
     from app.evals.runner import run_cases
     from app.service import build_service
@@ -51,7 +52,7 @@ def eval_command(
                 task = progress.add_task("run", total=len(cases) * repeat)
                 runs = await run_cases(
                     service, cases, concurrency=concurrency, repeat=repeat,
-                    on_done=lambda _: progress.advance(task),
+                    on_done=lambda _: progress.advance(task), judge=Judge.from_env(root, config),
                 )  # fmt: skip
             return runs, service.llm.model, service.content.channels
         finally:

@@ -127,3 +127,43 @@ def test_results_land_where_asked(tmp_path):
 
     results, html = write(Path(tmp_path) / "out", {"summary": {}}, "<html></html>")
     assert json.loads(results.read_text()) == {"summary": {}} and html.read_text() == "<html></html>"
+
+
+def test_a_judge_model_grades_each_variant_several_times(settings, llm, tmp_path):
+    """The scripted server plays both the copy model and the judge (it answers by prompt)."""
+    from app.content import read_yaml
+    from app.evals.judge import Judge
+
+    scores = iter([5, 4, 2] * 20)
+
+    def respond(body: dict):
+        if "You grade marketing messages" in prompt_text(body):
+            s = next(scores)
+            return ok({"relevance": s, "tone": 4, "brand_voice": 4, "reason": "fits the cart reminder"})
+        return _good(body)
+
+    llm.script(default=respond)
+    config = read_yaml(REPO_ROOT / "evals" / "config.yaml")
+    judge = Judge.from_env(
+        REPO_ROOT / "evals", config, {"COPYDESK_JUDGE_BASE_URL": llm.url, "COPYDESK_JUDGE_MODEL": "j"}
+    )
+    assert Judge.from_env(REPO_ROOT / "evals", config, {}) is None  # no judge configured: none runs
+    case = next(c for c in CASES if c.request["channel"] == "push" and not c.request["offer_id"])
+
+    async def go():
+        service = await asyncio.to_thread(build_service, replace(settings, data_dir=tmp_path))
+        try:
+            return await run_cases(service, [replace_variants(case, 1)], judge=judge)
+        finally:
+            await service.aclose()
+
+    (run,) = asyncio.run(go())
+    graded = {a.name: a for a in run.assertions if a.name.startswith("judge")}
+    assert set(graded) == {"judge A relevance", "judge A tone", "judge A brand_voice"}
+    relevance = graded["judge A relevance"]
+    assert relevance.passed and "spread 3, flaky" in relevance.detail  # 5, 4, 2: mean 3.7
+    assert sum("You grade" in prompt_text(c) for c in llm.calls) == 3  # graded three times
+
+
+def replace_variants(case, n: int):
+    return case.model_copy(update={"request": {**case.request, "variants": n}})

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from app.errors import RequestError
 from app.evals.assertions import Assertion, assert_case
 from app.evals.cases import EvalCase
+from app.evals.judge import Judge
 from app.service import Service
 from app.trade import placeholder_values
 
@@ -37,6 +38,7 @@ async def run_cases(
     concurrency: int = 2,
     repeat: int = 1,
     on_done: Callable[[CaseRun], None] | None = None,
+    judge: Judge | None = None,
 ) -> list[CaseRun]:
     gate = asyncio.Semaphore(concurrency)
     stamp = str(int(time.time()))
@@ -56,6 +58,10 @@ async def run_cases(
                 trade = await service.generator.resolve_trade(req)
                 values = placeholder_values(trade, req.locale, service.content.formats, req.audience.name)
                 run.assertions = assert_case(case, run.response, values)
+                if judge is not None:
+                    context = _judge_context(service, case, values)
+                    for variant in run.response["variants"]:
+                        run.assertions += await judge.grade(variant, context)
                 run.tokens = _tokens(service, resp.generation_id)
                 run.snippets = _snippet_texts(service, resp.snippet_ids)
             if on_done:
@@ -63,6 +69,17 @@ async def run_cases(
             return run
 
     return list(await asyncio.gather(*(one(c, r) for c in cases for r in range(repeat))))
+
+
+def _judge_context(service: Service, case: EvalCase, values: dict[str, str]) -> dict[str, str]:
+    req, content = case.request, service.content
+    return {
+        "brand": content.brand["name"][req["locale"]],
+        "voice": content.brand["voice"][req["locale"]],
+        "situation": content.journeys[req["journey"]][req["locale"]],
+        "product": values.get("product", ", ".join(req["skus"])),
+        "channel": content.channels[req["channel"]].label(req["locale"]),
+    }
 
 
 def _tokens(service: Service, generation_id: str) -> tuple[int, int]:
