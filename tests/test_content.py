@@ -48,6 +48,35 @@ def test_fallback_always_fits(channel, locale, journey):
             assert all(r.passed for r in results), (copy, results)
 
 
+DEMO_NAMES = {"zh-CN": "轻云缓震跑鞋", "en-US": "CloudLite Cushion Runner"}
+SHORT_OFFER = Offer(
+    offer_id="OFF-S", type="amount_off", value=20, min_spend=199, code="SAVE20",
+    expires_at=datetime(2027, 6, 30, tzinfo=UTC), skus=[], terms="",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("channel", sorted(CONTENT.channels))
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("customer", ["张伟", None])
+def test_fallback_is_specific_and_varied(channel, locale, customer):
+    """For a catalog product, fallback A and B differ and name the product or the offer, name or not."""
+    spec, checks = CONTENT.channels[channel], default_checks()
+    product = ProductFacts(sku="SKU-1001", name=DEMO_NAMES[locale], price=399, list_price=459, stock=6)
+    facts = TradeFacts([product], SHORT_OFFER, commerce_available=True)
+    values = placeholder_values(facts, locale, CONTENT.formats, customer)
+    ctx = CheckContext(channel=spec, locale=locale, trade=facts, values=values)
+    for journey in CONTENT.journeys:
+        (a, _), (b, _) = fallback_copies(CONTENT, checks, ctx, journey, 2)
+        assert a.fields != b.fields, (journey, a.fields)
+        text = " ".join(a.fields.values())
+        wanted = [values["product"], values["offer"]] + ([values["price"]] if journey == "price_drop" else [])
+        fits = [v for v in wanted if len(v) <= spec.limit("body", locale) / 2]  # leaves room for words
+        assert not fits or any(v in text for v in fits), (journey, text)
+        assert "{" not in text and "[{" not in "".join(a.template.values()), (journey, text)
+        if customer is None:
+            assert not text.startswith(("，", ",")) and "Hi ," not in text, (journey, text)
+
+
 @pytest.mark.parametrize("channel", sorted(CONTENT.channels))
 @pytest.mark.parametrize("locale", LOCALES)
 def test_every_prompt_renders(channel, locale):
