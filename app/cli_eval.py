@@ -24,11 +24,17 @@ def eval_command(
     concurrency: Annotated[int, typer.Option(min=1, max=32, help="Cases in flight.")] = 2,
     out: Annotated[Path, typer.Option(help="Where results.json and report.html go.")] = Path("evals/out"),
     update_baseline: Annotated[bool, typer.Option(help="Write evals/baseline.json from this run.")] = False,
-    gate: Annotated[bool, typer.Option(help="Exit 1 on any check violation or a pass-rate drop.")] = False,
+    gate: Annotated[
+        bool, typer.Option(help="Exit 1 on a check violation, an error or a drop below the baseline.")
+    ] = False,
+    baseline_file: Annotated[
+        Path | None, typer.Option("--baseline", help="Compare with this file (default evals/baseline.json).")
+    ] = None,
 ) -> None:
     """Run the eval cases against the configured model (default: the embedded one)."""
     from app.content import read_yaml
     from app.evals.cases import load_cases
+    from app.evals.gate import judge_gate
     from app.evals.judge import Judge
     from app.evals.report import baseline_of, by_group, compare, render_html, results_json, summarise, write
     from app.evals.runner import run_cases
@@ -41,7 +47,7 @@ def eval_command(
         console.print("[red]no case matches[/red]")
         raise typer.Exit(2)
     config = read_yaml(root / "config.yaml")
-    baseline_path = root / "baseline.json"
+    baseline_path = baseline_file or root / "baseline.json"
     baseline = json.loads(baseline_path.read_text()) if baseline_path.exists() else {}
 
     async def go():
@@ -65,9 +71,12 @@ def eval_command(
         out, {**results_json(runs, summary), "by_channel_locale": groups, "baseline": diff},
         render_html(runs, summary, groups, diff, baseline, channels, model),
     )  # fmt: skip
-    table = Table("", "runs", "pass", "first try", "repaired", "fallback", "p50 ms", "p95 ms", "tokens/msg")
+    table = Table(
+        "", "runs", "pass", "asserts", "first try", "repaired", "fallback", "p50 ms", "p95 ms", "tokens/msg"
+    )
     for name, s in {"all": summary, **groups}.items():
-        table.add_row(name, str(s["cases"]), f"{s['pass_rate']:.0%}", f"{s['first_try_compliance']:.0%}",
+        table.add_row(name, str(s["cases"]), f"{s['pass_rate']:.0%}", f"{s['assertion_score']:.0%}",
+                      f"{s['first_try_compliance']:.0%}",
                       f"{s['repair_rate']:.0%}", f"{s['fallback_rate']:.0%}", f"{s['latency_ms_p50']:.0f}",
                       f"{s['latency_ms_p95']:.0f}", str(s["tokens_per_message"]))  # fmt: skip
     console.print(table)
@@ -77,26 +86,19 @@ def eval_command(
             f"baseline {diff['baseline_pass_rate']:.0%} → {diff['pass_rate']:.0%}; newly failing "
             f"{diff['newly_failing'] or 'none'}; newly passing {diff['newly_passing'] or 'none'}"
         )
+    if diff.get("score") is not None:
+        console.print(f"assertions held: baseline {diff['baseline_score']:.0%} → {diff['score']:.0%}")
+    for case, outcome in diff["flaky"].items():
+        console.print(f"[yellow]flaky: {case} {outcome}[/yellow]")
     if update_baseline:
         merged = {"cases": {**baseline.get("cases", {}), **baseline_of(runs)["cases"]}, "model": model}
         baseline_path.write_text(json.dumps(merged, ensure_ascii=False, indent=1, sort_keys=True) + "\n")
         console.print(f"baseline updated: {baseline_path}")
     if gate:
-        variants = [(r.case.id, v) for r in runs if r.response for v in r.response["variants"]]
-        violations = [
-            f"{case}/{v['variant_id'][-1]}: {c['name']}"
-            for case, v in variants
-            for c in v["checks"]
-            if not c["passed"]
-        ]
-        errors = [f"{r.case.id}: {r.error}" for r in runs if r.error]
-        margin = float(config.get("pass_rate_margin", 0.1))
-        dropped = (
-            diff["baseline_pass_rate"] is not None and diff["pass_rate"] < diff["baseline_pass_rate"] - margin
-        )
-        if violations or errors or dropped:
-            console.print(
-                f"[red]gate failed: violations {violations}, errors {errors}, pass-rate drop {dropped}[/red]"
-            )
+        verdict = judge_gate(runs, diff, config)
+        if not verdict.passed:
+            console.print("[red]gate failed:[/red]")
+            for reason in verdict.reasons():
+                console.print(f"[red]  {reason}[/red]")
             raise typer.Exit(1)
         console.print("[green]gate passed[/green]")

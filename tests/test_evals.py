@@ -167,3 +167,57 @@ def test_a_judge_model_grades_each_variant_several_times(settings, llm, tmp_path
 
 def replace_variants(case, n: int):
     return case.model_copy(update={"request": {**case.request, "variants": n}})
+
+
+def _eval_cli(llm, commerce, tmp_path, index_dir, *args: str):
+    from tests.test_cli import copydesk
+
+    env = {
+        "COPYDESK_LLM_BASE_URL": llm.url,
+        "COPYDESK_LLM_MODEL": "scripted",
+        "COPYDESK_COMMERCE_URL": commerce.url,
+        "COPYDESK_DATA_DIR": str(tmp_path / "var"),
+        "COPYDESK_INDEX_DIR": str(index_dir),
+        "COLUMNS": "200",
+    }
+    return copydesk("eval", "--filter", "push-en-us-cs_followup", *args, env=env, timeout=300)
+
+
+def test_the_gate_stops_a_change_that_makes_copy_worse(llm, commerce, tmp_path, index_dir):
+    """`copydesk eval --gate` as CI runs it: a deliberate baseline, then a model that got worse."""
+    baseline = tmp_path / "baseline.json"
+    llm.script(default=_good)
+    out = _eval_cli(llm, commerce, tmp_path, index_dir, "--baseline", str(baseline), "--update-baseline",
+                    "--gate", "--out", str(tmp_path / "good"))  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    saved = json.loads(baseline.read_text())["cases"]
+    assert set(saved) == {"push-en-us-cs_followup-payment", "push-en-us-cs_followup-returns"}
+    assert all(c["passed"] and c["assertions"][0] == c["assertions"][1] for c in saved.values())
+
+    llm.script(
+        default=lambda _: ok({"title": "x", "body": "...", "cta": "x"})
+    )  # every variant now fails a check
+    out = _eval_cli(llm, commerce, tmp_path, index_dir, "--baseline", str(baseline), "--gate",
+                    "--out", str(tmp_path / "worse"))  # fmt: skip
+    assert out.returncode == 1, out.stdout
+    assert "pass rate fell from 100% to 0%" in out.stdout and "assertion score fell" in out.stdout
+    results = json.loads((tmp_path / "worse" / "results.json").read_text())
+    assert results["baseline"]["newly_failing"] == sorted(saved)
+    assert json.loads(baseline.read_text())["cases"] == saved  # the gate never rewrites the baseline
+
+
+def test_the_gate_fails_on_any_returned_violation():
+    """The service never returns a violating variant, so this hands the gate one directly."""
+    from app.evals.assertions import Assertion
+    from app.evals.gate import judge_gate
+    from app.evals.runner import CaseRun
+
+    case = CASES[0]
+    variant = {"variant_id": "g-A", "checks": [{"name": "pii", "passed": False, "detail": "phone number"}]}
+    run = CaseRun(case, 0, response={"variants": [variant]}, assertions=[Assertion("x", True, "ok")])
+    verdict = judge_gate([run], {"baseline_pass_rate": None, "pass_rate": None}, {})
+    assert not verdict.passed and verdict.violations == [f"{case.id}/A: pii (phone number)"]
+    clean = CaseRun(case, 0, response={"variants": [{**variant, "checks": []}]})
+    assert judge_gate([clean], {"baseline_score": 0.8, "score": 0.75}, {"score_margin": 0.1}).passed
+    dropped = judge_gate([clean], {"baseline_score": 0.8, "score": 0.6}, {"score_margin": 0.1})
+    assert dropped.drops == ["assertion score fell from 80% to 60% (margin 10%)"]

@@ -22,6 +22,13 @@ def _pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1]
 
 
+def _score(runs: list[CaseRun]) -> float:
+    """Share of all assertions that held: moves when a case gets better or worse without flipping."""
+    held = sum(a.passed for r in runs for a in r.assertions)
+    total = sum(len(r.assertions) or 1 for r in runs)  # a run that errored counts as one failure
+    return round(held / max(1, total), 4)
+
+
 def summarise(runs: list[CaseRun], prices: dict[str, float]) -> dict[str, Any]:
     variants = [v for r in runs if r.response for v in r.response["variants"]]
     sources = [v["source"] for v in variants]
@@ -33,6 +40,7 @@ def summarise(runs: list[CaseRun], prices: dict[str, float]) -> dict[str, Any]:
     return {
         "cases": len(runs),
         "pass_rate": sum(r.passed for r in runs) / max(1, len(runs)),
+        "assertion_score": _score(runs),
         "first_try_compliance": sources.count("llm") / n,
         "repair_rate": sources.count("repaired") / n,
         "fallback_rate": sources.count("fallback") / n,
@@ -78,6 +86,7 @@ def baseline_of(runs: list[CaseRun]) -> dict[str, Any]:
         variants = (r.response or {}).get("variants", [])
         out[r.case.id] = {
             "passed": r.passed,
+            "assertions": [sum(a.passed for a in r.assertions), len(r.assertions) or 1],
             "variants": [{k: v[k] for k in ("tone", "source", "title", "body", "cta")} for v in variants],
         }
     return {"cases": out}
@@ -87,13 +96,29 @@ def compare(runs: list[CaseRun], baseline: dict[str, Any]) -> dict[str, Any]:
     old = baseline.get("cases", {})
     now = {r.case.id: r for r in runs if r.repeat == 0}
     common = [c for c in now if c in old]
+    scored = [c for c in common if "assertions" in old[c]]  # baselines written before scores had none
     return {
         "newly_failing": [c for c in common if old[c]["passed"] and not now[c].passed],
         "newly_passing": [c for c in common if not old[c]["passed"] and now[c].passed],
         "new_cases": [c for c in now if c not in old],
         "baseline_pass_rate": sum(old[c]["passed"] for c in common) / len(common) if common else None,
         "pass_rate": sum(now[c].passed for c in common) / len(common) if common else None,
+        "baseline_score": _ratio([old[c]["assertions"] for c in scored]) if scored else None,
+        "score": _score([now[c] for c in scored]) if scored else None,
+        "flaky": flaky_cases(runs),
     }
+
+
+def _ratio(pairs: list[list[int]]) -> float:
+    return round(sum(p for p, _ in pairs) / max(1, sum(t for _, t in pairs)), 4)
+
+
+def flaky_cases(runs: list[CaseRun]) -> dict[str, str]:
+    """Cases whose repeats disagree, as 'passed k of n'."""
+    outcomes: dict[str, list[bool]] = defaultdict(list)
+    for r in runs:
+        outcomes[r.case.id].append(r.passed)
+    return {c: f"passed {sum(o)} of {len(o)}" for c, o in outcomes.items() if 0 < sum(o) < len(o)}
 
 
 # -- HTML ----------------------------------------------------------------------------------------
@@ -148,15 +173,20 @@ def _diff(old: str, new: str) -> str:
     return "".join(parts)
 
 
+def _text(v: dict) -> str:
+    """Title, body and button label as one line, for the baseline diff."""
+    return " | ".join(v[f] for f in ("title", "body", "cta") if v.get(f))
+
+
 def _table(rows: dict[str, dict[str, Any]]) -> str:
-    cols = ["cases", "pass_rate", "first_try_compliance", "repair_rate", "fallback_rate",
+    cols = ["cases", "pass_rate", "assertion_score", "first_try_compliance", "repair_rate", "fallback_rate",
             "latency_ms_p50", "latency_ms_p95", "tokens_per_message", "cost_per_1000_messages"]  # fmt: skip
     head = "".join(f"<th>{_e(c.replace('_', ' '))}</th>" for c in cols)
     body = ""
     for name, s in rows.items():
         cells = "".join(
             f"<td>{s[c]:.0%}</td>"
-            if c.endswith("rate") or c == "first_try_compliance"
+            if c.endswith(("rate", "score")) or c == "first_try_compliance"
             else f"<td>{_e(s[c])}</td>"
             for c in cols
         )
@@ -179,8 +209,17 @@ def render_html(
         parts.append(
             f"<p>Against the baseline: pass rate {diff['baseline_pass_rate']:.0%} → {diff['pass_rate']:.0%}; "
             f"newly failing: <b class='fail'>{_e(', '.join(diff['newly_failing']) or 'none')}</b>; "
-            f"newly passing: <b class='pass'>{_e(', '.join(diff['newly_passing']) or 'none')}</b></p>"
+            f"newly passing: <b class='pass'>{_e(', '.join(diff['newly_passing']) or 'none')}</b>"
+            + (
+                f"; assertions held {diff['baseline_score']:.0%} → {diff['score']:.0%}"
+                if diff.get("score") is not None
+                else ""
+            )
+            + "</p>"
         )
+    if diff.get("flaky"):
+        items = "".join(f"<li><a href='#{_e(c)}'>{_e(c)}</a>: {_e(t)}</li>" for c, t in diff["flaky"].items())
+        parts.append(f"<h3>Flaky across repeats</h3><ul>{items}</ul>")
     for r in sorted(runs, key=lambda r: (r.passed, r.case.id, r.repeat)):
         req = r.case.request
         spec = channels[req["channel"]]
@@ -202,8 +241,8 @@ def render_html(
             )
             was = before.get(v["tone"])
             change = ""
-            if was and was["body"] != v["body"]:
-                change = f'<div class="meta">changed since baseline: {_diff(was["body"], v["body"])}</div>'
+            if was and _text(was) != _text(v):
+                change = f'<div class="meta">changed since baseline: {_diff(_text(was), _text(v))}</div>'
             parts.append(f'<div class="variant"><div class="meta">{_e(v["variant_id"][-1])} · {_e(v["tone"])} · '
                          f'<b>{_e(v["source"])}</b></div>{_render(v, spec, req["locale"])}{_bars(v, spec, req["locale"])}'
                          f"<div>{badges}</div>{change}</div>")  # fmt: skip
