@@ -70,6 +70,17 @@ def test_form_rejects_filler_markdown_and_the_wrong_language():
     assert "not written in zh-CN" in form("sms", "zh-CN", {"body": "Your shoes are waiting for you"}).detail
     assert "not written in en-US" in form("sms", "en-US", {"body": "您的跑鞋还在购物车里等您哦"}).detail
     assert "mangled placeholder" in form("sms", "zh-CN", {"body": "[name]，您的跑鞋还在购物车里等您"}).detail
+    made_up = {"title": "Your new product", "body": "[your_customers_product] (you can now choose your own)"}
+    assert "made up" in form("push", "en-US", made_up).detail
+    assert (
+        "made up"
+        in form(
+            "push", "en-US", {"title": "Your offer", "body": "Use [Coupon Code] today at checkout"}
+        ).detail
+    )
+    assert form(
+        "push", "en-US", {"title": "Your plan", "body": "Reply [Y] to confirm your running plan"}
+    ).passed
 
 
 def test_sensitive_words_defeat_evasion_and_respect_context():
