@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -71,14 +72,15 @@ def eval_command(
         out, {**results_json(runs, summary), "by_channel_locale": groups, "baseline": diff},
         render_html(runs, summary, groups, diff, baseline, channels, model),
     )  # fmt: skip
-    table = Table(
-        "", "runs", "pass", "asserts", "first try", "repaired", "fallback", "p50 ms", "p95 ms", "tokens/msg"
-    )
+    table = Table("", "runs", "pass", "held", "1st try", "repair", "fallbk", "p50 s", "p95 s", "tok/msg",
+                  box=box.SIMPLE, caption="held: share of assertions that held")  # fmt: skip
     for name, s in {"all": summary, **groups}.items():
-        table.add_row(name, str(s["cases"]), f"{s['pass_rate']:.0%}", f"{s['assertion_score']:.0%}",
-                      f"{s['first_try_compliance']:.0%}",
-                      f"{s['repair_rate']:.0%}", f"{s['fallback_rate']:.0%}", f"{s['latency_ms_p50']:.0f}",
-                      f"{s['latency_ms_p95']:.0f}", str(s["tokens_per_message"]))  # fmt: skip
+        rates = ("pass_rate", "assertion_score", "first_try_compliance", "repair_rate", "fallback_rate")
+        table.add_row(
+            name.replace(" · ", " "), str(s["cases"]), *(f"{s[k]:.0%}" for k in rates),
+            f"{s['latency_ms_p50'] / 1000:.1f}", f"{s['latency_ms_p95'] / 1000:.1f}",
+            f"{s['tokens_per_message']:.0f}",
+        )  # fmt: skip
     console.print(table)
     console.print(f"report: {html_path.resolve()}\nresults: {results_path.resolve()}")
     if diff["baseline_pass_rate"] is not None:
