@@ -70,6 +70,7 @@ class Reply:
     status: int = 200
     stall_s: float = 0.0
     finish_reason: str = "stop"
+    retry_after: str | None = None  # the Retry-After header of an error reply
 
 
 def ok(payload: dict[str, Any]) -> Reply:
@@ -83,6 +84,7 @@ class ScriptedModel:
     queue: list[Reply] = field(default_factory=list)
     default: Callable[[dict[str, Any]], Reply] | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)
+    call_times: list[float] = field(default_factory=list)  # time.monotonic() of each call
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def script(self, *replies: Reply, default: Callable[[dict[str, Any]], Reply] | None = None) -> None:
@@ -90,10 +92,12 @@ class ScriptedModel:
             self.queue = list(replies)
             self.default = default
             self.calls = []
+            self.call_times = []
 
     def _next(self, body: dict[str, Any]) -> Reply:
         with self.lock:
             self.calls.append(body)
+            self.call_times.append(time.monotonic())
             if self.queue:
                 return self.queue.pop(0)
         if self.default is not None:
@@ -115,7 +119,9 @@ class ScriptedModel:
                 await asyncio.sleep(reply.stall_s)
             if reply.status != 200:
                 return JSONResponse(
-                    status_code=reply.status, content={"error": {"message": reply.content or "scripted"}}
+                    status_code=reply.status,
+                    content={"error": {"message": reply.content or "scripted"}},
+                    headers={"retry-after": reply.retry_after} if reply.retry_after else None,
                 )
             return JSONResponse(
                 {

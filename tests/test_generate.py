@@ -136,6 +136,21 @@ def test_server_errors_and_rate_limits_are_retried(api, llm):
     assert len(llm.calls) == 3
 
 
+def test_retry_after_is_honoured(api, llm):
+    llm.script(Reply(status=429, retry_after="1"), ok({"body": GOOD_SMS}))
+    (v,) = api.post("/v1/generate", json=sms_request(variants=1)).json()["variants"]
+    assert v["source"] == "llm"
+    assert llm.call_times[1] - llm.call_times[0] >= 0.95  # backoff alone would have waited < 0.5 s
+
+
+def test_a_retry_after_past_the_deadline_falls_back_at_once(api, llm):
+    llm.script(default=lambda _: Reply(status=429, retry_after="120"))
+    t0 = time.monotonic()
+    (v,) = api.post("/v1/generate", json=sms_request(variants=1)).json()["variants"]
+    assert v["source"] == "fallback"
+    assert len(llm.calls) == 1 and time.monotonic() - t0 < 3.0  # no waiting out a deadline it cannot meet
+
+
 def test_a_model_that_keeps_failing_gets_fallback(api, llm):
     llm.script(default=lambda _: Reply(status=503))
     resp = api.post("/v1/generate", json=sms_request())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import openai
@@ -11,6 +13,7 @@ from openai import AsyncOpenAI
 from pydantic import BaseModel, ValidationError
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     retry_if_exception,
     stop_after_attempt,
     wait_exponential_jitter,
@@ -60,6 +63,38 @@ def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, openai.RateLimitError):
         return True
     return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+
+
+def retry_after_s(exc: BaseException | None) -> float | None:
+    """Seconds a 429 / 503 asked us to wait (Retry-After as seconds or an HTTP date), if it said."""
+    response = getattr(exc, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+_BACKOFF = wait_exponential_jitter(multiplier=0.2, max=2.0)
+
+
+def _wait_within(deadline: Deadline, reserve_s: float):
+    """Backoff, or the provider's Retry-After when longer; give up now if that outlasts the deadline."""
+
+    def wait(state: RetryCallState) -> float:
+        asked = retry_after_s(state.outcome.exception() if state.outcome else None)
+        seconds = max(_BACKOFF(state), asked or 0.0)
+        if seconds + reserve_s > deadline.remaining():
+            raise DeadlineExceeded()
+        return seconds
+
+    return wait
 
 
 def response_format(mode: str, name: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -117,9 +152,8 @@ class LLMClient:
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.attempts),
-                wait=wait_exponential_jitter(multiplier=0.2, max=2.0),
+                wait=_wait_within(deadline, reserve_s=0.3),
                 retry=retry_if_exception(_retryable),
-                before_sleep=lambda state: self._check_time(deadline, 0.3),
                 reraise=True,
             ):
                 with attempt:
