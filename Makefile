@@ -32,7 +32,7 @@ test: install lint browser
 	$(MAKE) eval-smoke
 
 # The prompt-regression gate: the smoke cases on the embedded model; fails on any check
-# violation or a pass-rate drop against evals/baseline.json.
+# violation, an error, or a pass-rate or assertion-score drop against evals/baseline.json.
 eval-smoke: install
 	$(BIN)/copydesk eval --tag smoke --concurrency 1 --gate --out evals/out/smoke
 
