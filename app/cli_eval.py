@@ -72,8 +72,13 @@ def eval_command(
         out, {**results_json(runs, summary), "by_channel_locale": groups, "baseline": diff},
         render_html(runs, summary, groups, diff, baseline, channels, model),
     )  # fmt: skip
-    table = Table("", "runs", "pass", "held", "1st try", "repair", "fallbk", "p50 s", "p95 s", "tok/msg",
-                  box=box.SIMPLE, caption="held: share of assertions that held")  # fmt: skip
+    table = Table(
+        "", "runs", "pass", "held", "1st", "fixed", "fb", "p50 s", "p95 s", "tok",
+        box=box.SIMPLE, pad_edge=False,
+        caption="held: assertions that held · 1st: first-try compliant · fixed: repaired · fb: fallback · "
+        "tok: tokens per message",
+    )  # fmt: skip
+    table.columns[0].no_wrap = True
     for name, s in {"all": summary, **groups}.items():
         rates = ("pass_rate", "assertion_score", "first_try_compliance", "repair_rate", "fallback_rate")
         table.add_row(
