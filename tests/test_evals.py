@@ -221,3 +221,17 @@ def test_the_gate_fails_on_any_returned_violation():
     assert judge_gate([clean], {"baseline_score": 0.8, "score": 0.75}, {"score_margin": 0.1}).passed
     dropped = judge_gate([clean], {"baseline_score": 0.8, "score": 0.6}, {"score_margin": 0.1})
     assert dropped.drops == ["assertion score fell from 80% to 60% (margin 10%)"]
+
+
+def test_the_baseline_diff_marks_whole_words_and_chinese_characters():
+    from app.evals.report import _diff
+
+    assert _diff("Enjoy free shipping | Shop", "Enjoy fast shipping | Shop") == (
+        "Enjoy <del>free</del><ins>fast</ins> shipping | Shop"
+    )
+    assert (
+        _diff("您刚看过的跑鞋还在这里", "您看过的跑鞋还在购物车里")
+        == "您<del>刚</del>看过的跑鞋还在<del>这</del><ins>购物车</ins>里"
+    )
+    marked = _diff("<b>bold</b>", "<i>bold</i>")  # copy is escaped, never rendered as markup
+    assert "<b>" not in marked and "&lt;" in marked and "bold" in marked

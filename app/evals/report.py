@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import html
 import json
+import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -161,15 +162,20 @@ def _bars(v: dict, spec: ChannelSpec, locale: str) -> str:
     return "".join(out)
 
 
+_TOKENS = re.compile(r"[A-Za-z0-9'’]+|\s+|.", re.S)
+
+
 def _diff(old: str, new: str) -> str:
+    """Word by word for Latin text, character by character for Chinese."""
+    a, b = _TOKENS.findall(old), _TOKENS.findall(new)
     parts = []
-    for op, a1, a2, b1, b2 in difflib.SequenceMatcher(None, old, new).get_opcodes():
+    for op, a1, a2, b1, b2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if op == "equal":
-            parts.append(_e(new[b1:b2]))
+            parts.append(_e("".join(b[b1:b2])))
         if op in ("delete", "replace"):
-            parts.append(f"<del>{_e(old[a1:a2])}</del>")
+            parts.append(f"<del>{_e(''.join(a[a1:a2]))}</del>")
         if op in ("insert", "replace"):
-            parts.append(f"<ins>{_e(new[b1:b2])}</ins>")
+            parts.append(f"<ins>{_e(''.join(b[b1:b2]))}</ins>")
     return "".join(parts)
 
 
