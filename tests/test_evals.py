@@ -17,7 +17,7 @@ from app.evals.cases import load_cases
 from app.evals.report import baseline_of, by_group, compare, render_html, results_json, summarise
 from app.evals.runner import run_cases
 from app.service import build_service
-from tests.servers import ok, prompt_text
+from tests.servers import Reply, ok, prompt_text
 
 CASES = load_cases(REPO_ROOT / "evals" / "cases")
 
@@ -235,3 +235,21 @@ def test_the_baseline_diff_marks_whole_words_and_chinese_characters():
     )
     marked = _diff("<b>bold</b>", "<i>bold</i>")  # copy is escaped, never rendered as markup
     assert "<b>" not in marked and "&lt;" in marked and "bold" in marked
+
+
+def test_a_case_the_service_cannot_serve_is_an_error_not_a_crash(settings, llm, tmp_path):
+    """A push title limit no fallback can meet: the run reports the case as an error, the gate fails."""
+    from app.evals.gate import judge_gate
+
+    root = tmp_path / "content"
+    for part in ("prompts", "guardrails", "knowledge", "evals"):
+        shutil.copytree(REPO_ROOT / part, root / part)
+    channels = root / "guardrails" / "channels.yaml"
+    text = channels.read_text()
+    assert "    title: 24\n" in text
+    channels.write_text(text.replace("    title: 24\n", "    title: 1\n", 1))
+    llm.script(default=lambda _: Reply(status=503))
+    case = next(c for c in CASES if c.request["channel"] == "push" and c.request["locale"] == "en-US")
+    (run,) = _run(replace(settings, data_dir=tmp_path / "var", content_dir=root), [case])
+    assert run.error and "FallbackExhausted" in run.error
+    assert not run.passed and not judge_gate([run], {}, {}).passed

@@ -52,6 +52,8 @@ async def run_cases(
                 resp = await service.generator.generate(req)
             except RequestError as exc:
                 run.error = f"{exc.code}: {exc.message} ({exc.field})"
+            except Exception as exc:  # noqa: BLE001 - one broken case must not sink the report
+                run.error = f"{type(exc).__name__}: {exc}"
             run.latency_ms = (time.perf_counter() - started) * 1000
             if run.error is None:
                 run.response = resp.model_dump(mode="json")
