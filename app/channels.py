@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 FIELDS = ("title", "body", "cta")
@@ -24,6 +24,8 @@ class ChannelSpec:
     limits: dict[str, dict[str, int]]  # field -> locale -> max length
     signature: dict[str, str]
     opt_out: dict[str, str]
+    # Stricter per-vendor limits (push), field -> max length; shown in the eval report, not enforced.
+    vendors: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def fields(self) -> tuple[str, ...]:
         return tuple(f for f in FIELDS if f in self.limits)
@@ -74,6 +76,10 @@ def parse_channels(raw: dict[str, Any], locales: tuple[str, ...]) -> dict[str, C
             limits=limits,
             signature=_per_locale(data.get("signature", ""), locales),
             opt_out=_per_locale(data.get("opt_out", ""), locales),
+            vendors={
+                vendor: {f: int(v) for f, v in lims.items() if f in FIELDS}
+                for vendor, lims in (data.get("vendors") or {}).items()
+            },
         )
     return specs
 

@@ -253,3 +253,19 @@ def test_a_case_the_service_cannot_serve_is_an_error_not_a_crash(settings, llm, 
     (run,) = _run(replace(settings, data_dir=tmp_path / "var", content_dir=root), [case])
     assert run.error and "FallbackExhausted" in run.error
     assert not run.passed and not judge_gate([run], {}, {}).passed
+
+
+def test_the_push_card_shows_where_stricter_vendors_cut():
+    from app.evals.report import _render
+
+    spec = build_channels()["push"]
+    assert spec.vendors["vivo"] == {"title": 20, "body": 50}
+    variant = {
+        "title": "您关注的轻云缓震跑鞋库存不多了快来看看吧！",
+        "body": "库存不多了",
+        "cta": None,
+    }  # 21 characters
+    card = _render(variant, spec, "zh-CN")
+    assert "vivo cuts the title at 20: 您关注的轻云缓震跑鞋库存不多了快来看看吧…" in card
+    assert "oppo cuts" not in card
+    assert "fits every vendor" in _render({**variant, "title": "库存提醒"}, spec, "zh-CN")

@@ -137,7 +137,8 @@ def _render(v: dict, spec: ChannelSpec, locale: str) -> str:
     if spec.name == "push":
         limit = spec.limit("title", locale)
         shown = title if len(title) <= limit else title[:limit] + "…"
-        return f'<div class="push"><div class="t">{_e(shown)}</div><div>{_e(body)}</div></div>'
+        return (f'<div class="push"><div class="t">{_e(shown)}</div><div>{_e(body)}</div></div>'
+                f"{_vendor_cuts(title, body, spec)}")  # fmt: skip
     if spec.name == "email":
         pre = body.replace("\n", " ")[:60]
         return (f'<div class="email"><div class="subj">{_e(title)}</div><div class="pre">{_e(pre)}…</div>'
@@ -148,6 +149,23 @@ def _render(v: dict, spec: ChannelSpec, locale: str) -> str:
     return (
         f'<div class="inapp"><b>{_e(title)}</b><div>{_e(body)}</div><span class="btn">{_e(cta)}</span></div>'
     )
+
+
+def _vendor_cuts(title: str, body: str, spec: ChannelSpec) -> str:
+    """Where a stricter push vendor (guardrails/channels.yaml) would cut this notification."""
+    cuts = []
+    for vendor, limits in spec.vendors.items():
+        for name, text in (("title", title), ("body", body)):
+            limit = limits.get(name)
+            if limit is not None and len(text) > limit:
+                cuts.append(f"{vendor} cuts the {name} at {limit}: {_e(text[:limit])}…")
+    if not cuts:
+        return (
+            f'<div class="meta">fits every vendor ({_e(", ".join(spec.vendors))})</div>'
+            if spec.vendors
+            else ""
+        )
+    return "".join(f'<div class="meta cut">{c}</div>' for c in cuts)
 
 
 def _bars(v: dict, spec: ChannelSpec, locale: str) -> str:
