@@ -52,6 +52,8 @@ def fallback_copies(
         found = _passing(cand.fields, checks, ctx)
         if found and all(found[0].fields != g.fields for g, _ in good):
             good.append(found)
+        if len(good) == n:
+            break
     if not good:
         raise FallbackExhausted(f"no fallback for {spec.name}/{ctx.locale}/{journey} passes the checks")
     return [good[i % len(good)] for i in range(n)]
