@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from app.sqlite import open_store
 
 
 class AuditLog:
     """SQLite under COPYDESK_DATA_DIR; one row per generation, the record as JSON."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_store(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS generations ("
             " generation_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, created_at REAL NOT NULL,"

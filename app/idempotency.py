@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
+
+from app.sqlite import open_store
 
 
 class IdempotencyConflict(Exception):
@@ -20,11 +21,9 @@ def body_hash(payload: dict) -> str:
 
 class IdempotencyStore:
     def __init__(self, path: Path, ttl_s: float = 24 * 3600) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.ttl_s = ttl_s
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_store(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS idempotency ("
             " request_id TEXT PRIMARY KEY, body_hash TEXT NOT NULL,"

@@ -24,6 +24,10 @@ class Copy:
     template: dict[str, str]  # the same fields before placeholders were filled
     disclaimers: list[str] = field(default_factory=list)
 
+    def texts(self) -> list[tuple[str, str]]:
+        """Every text the customer sees, named by field: the fields, then each disclaimer."""
+        return [*self.fields.items(), *(("disclaimers", d) for d in self.disclaimers)]
+
 
 @dataclass(frozen=True)
 class CheckContext:

@@ -46,7 +46,7 @@ class TradeClaimCheck:
 
     def run(self, copy: Copy, ctx: CheckContext) -> CheckResult:
         problems: list[str] = []
-        for field, text in [*copy.fields.items(), *(("disclaimers", d) for d in copy.disclaimers)]:
+        for field, text in copy.texts():
             problems += [f"{field}: {p}" for p in self.problems(without_links(text), ctx)]
         return failed(self.name, problems) if problems else passed(self.name)
 

@@ -14,7 +14,7 @@ class LinkCheck:
 
     def run(self, copy: Copy, ctx: CheckContext) -> CheckResult:
         problems = []
-        for field, text in [*copy.fields.items(), *(("disclaimers", d) for d in copy.disclaimers)]:
+        for field, text in copy.texts():
             for m in URL.finditer(text):
                 if not self.policy.is_allowed(m.group(0)):
                     problems.append(

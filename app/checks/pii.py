@@ -15,7 +15,7 @@ class PiiCheck:
 
     def run(self, copy: Copy, ctx: CheckContext) -> CheckResult:
         problems = []
-        for field, text in [*copy.fields.items(), *(("disclaimers", d) for d in copy.disclaimers)]:
+        for field, text in copy.texts():
             for hit in self.detector.find(without_links(text)):
                 problems.append(f"{field} holds {hit.entity} “{hit.text}”")
         return failed(self.name, problems) if problems else passed(self.name)

@@ -116,7 +116,7 @@ class SensitiveWordCheck:
 
     def run(self, copy: Copy, ctx: CheckContext) -> CheckResult:
         problems = []
-        for field, text in [*copy.fields.items(), *(("disclaimers", d) for d in copy.disclaimers)]:
+        for field, text in copy.texts():
             for hit in self.words.find(without_links(text)):
                 problems.append(f"{field} uses “{hit.term}” ({hit.category}, words/{hit.file})")
         return failed(self.name, problems) if problems else passed(self.name)
