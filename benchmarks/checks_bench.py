@@ -10,14 +10,14 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from app.assemble import assemble  # noqa: E402
-from app.checks import CheckContext, default_checks, run_checks  # noqa: E402
 from app.commerce.catalog import load_catalog  # noqa: E402
 from app.config import REPO_ROOT  # noqa: E402
 from app.content import LOCALES, load_content  # noqa: E402
-from app.fallback import fallback_copies  # noqa: E402
-from app.guard_eval import trade_for  # noqa: E402
-from app.trade import placeholder_values  # noqa: E402
+from app.evals.guardrail_corpus import trade_for  # noqa: E402
+from app.generation.assemble import assemble  # noqa: E402
+from app.generation.fallback import fallback_copies  # noqa: E402
+from app.generation.trade import placeholder_values  # noqa: E402
+from app.guardrails import CheckContext, default_checks, run_checks  # noqa: E402
 
 MODEL_COPY = {
     "zh-CN": {

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from app.assemble import assemble
 from app.channels import measure
-from app.checks import CheckContext, default_checks, run_checks
+from app.commerce.facts import TradeFacts
 from app.config import REPO_ROOT
 from app.content import load_content
-from app.trade import TradeFacts
+from app.generation.assemble import assemble
+from app.guardrails import CheckContext, default_checks, run_checks
 
 CONTENT = load_content(REPO_ROOT)
 
@@ -109,9 +109,9 @@ def test_sensitive_words_defeat_evasion_and_respect_context():
 def _claims(text: str, offer_type: str = "amount_off", stock: int = 128, up: bool = True) -> list[str]:
     from datetime import UTC, datetime
 
-    from app.checks.claims import TradeClaimCheck
+    from app.commerce.facts import ProductFacts
     from app.commerce.models import Offer
-    from app.trade import ProductFacts
+    from app.guardrails.claims import TradeClaimCheck
 
     value = {"amount_off": 20, "percent_off": 15}[offer_type]
     offer = Offer(

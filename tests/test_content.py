@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.checks import CheckContext, default_checks
+from app.commerce.facts import ProductFacts, TradeFacts
 from app.commerce.models import Offer
 from app.config import REPO_ROOT
 from app.content import LOCALES, load_content
-from app.fallback import fallback_copies
-from app.prompts import PromptBook, PromptInput
-from app.trade import ProductFacts, TradeFacts, placeholder_values
+from app.generation.fallback import fallback_copies
+from app.generation.prompts import PromptBook, PromptInput
+from app.generation.trade import placeholder_values
+from app.guardrails import CheckContext, default_checks
 
 CONTENT = load_content(REPO_ROOT)
 LONG_OFFER = Offer(

@@ -16,7 +16,7 @@ from app.config import REPO_ROOT
 from app.evals.cases import load_cases
 from app.evals.report import baseline_of, by_group, compare, render_html, results_json, summarise
 from app.evals.runner import run_cases
-from app.service import build_service
+from app.generation.service import build_service
 from tests.servers import Reply, ok, prompt_text
 
 CASES = load_cases(REPO_ROOT / "evals" / "cases")

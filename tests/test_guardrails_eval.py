@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.config import REPO_ROOT
 from app.content import read_yaml
-from app.guard_eval import evaluate
+from app.evals.guardrail_corpus import evaluate
 
 
 def test_the_corpus_covers_every_channel_locale_and_class():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.evals.cases import EvalCase
-from app.trade import fill
+from app.placeholders import fill
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from app.errors import RequestError
 from app.evals.assertions import Assertion, assert_case
 from app.evals.cases import EvalCase
 from app.evals.judge import Judge
-from app.service import Service
-from app.trade import placeholder_values
+from app.generation.service import Service
+from app.generation.trade import placeholder_values
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""The knowledge base: product facts, review snippets and FAQ in Chroma, retrieved hybrid."""
+"""The knowledge base: product facts, review snippets and FAQ in Chroma, retrieved hybrid.
+
+Imports only the shared modules; `interface.py` is what generation may rely on.
+"""
 
 from __future__ import annotations
 

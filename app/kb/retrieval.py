@@ -20,9 +20,9 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from app.kb.documents import Snippet
 from app.kb.embedding import encoder
+from app.kb.interface import Evidence, ProductKnowledge
 from app.kb.lexical import LexicalIndex, Tokenizer
 from app.kb.sanitize import Sanitizer
-from app.knowledge import Evidence, ProductKnowledge
 
 MODES = ("dense", "lexical", "hybrid")
 

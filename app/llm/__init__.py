@@ -1,1 +1,4 @@
-"""Talking to any OpenAI-compatible model, and running the embedded one."""
+"""Talking to any OpenAI-compatible model, and running the embedded one.
+
+Imports only the shared modules.
+"""

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.channels import ChannelSpec
-from app.trade import TradeFacts
+from app.commerce.facts import TradeFacts
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.sqlite import open_store
+from app.store.sqlite import open_store
 
 
 class AuditLog:

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from app.sqlite import open_store
+from app.store.sqlite import open_store
 
 
 class IdempotencyConflict(Exception):

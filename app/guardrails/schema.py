@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from app.checks.base import CheckContext, CheckResult, Copy, failed, passed
+from app.guardrails.base import CheckContext, CheckResult, Copy, failed, passed
 
 # A field must hold at least this many letters or CJK characters besides the channel's own
 # wrapper: "..." or "🍡" is not copy.

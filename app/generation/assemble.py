@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from app.channels import ChannelSpec
-from app.checks.base import Copy
-from app.trade import fill
+from app.guardrails.base import Copy
+from app.placeholders import fill
 
 _SPACES = re.compile(r"[ \t]+")
 

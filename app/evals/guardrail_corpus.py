@@ -8,11 +8,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.assemble import assemble
-from app.checks import CheckContext, default_checks, run_checks
 from app.commerce.catalog import Catalog, load_catalog
+from app.commerce.facts import ProductFacts, TradeFacts
 from app.content import Content, load_content, read_yaml
-from app.trade import ProductFacts, TradeFacts, placeholder_values
+from app.generation.assemble import assemble
+from app.generation.trade import placeholder_values
+from app.guardrails import CheckContext, default_checks, run_checks
 
 
 @dataclass

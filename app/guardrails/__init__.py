@@ -1,21 +1,25 @@
-"""Checks every variant must pass before it leaves the service; the pipeline runs `default_checks()`."""
+"""Checks every variant must pass before it leaves the service (twin of guardrails/), with their
+detectors beside them: PII, links, word normalisation. The pipeline runs `default_checks()`.
+
+May import commerce (trade facts) and the shared modules; not generation, api or cli.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from app.checks.base import Check, CheckContext, CheckResult, Copy
-from app.checks.claims import TradeClaimCheck
-from app.checks.form import FormCheck
-from app.checks.limits import ChannelLimitCheck
-from app.checks.links import LinkCheck
-from app.checks.pii import PiiCheck
-from app.checks.placeholders import PlaceholderCheck
-from app.checks.schema import SchemaCheck
-from app.checks.words import SensitiveWordCheck
 from app.config import REPO_ROOT
-from app.links import LinkPolicy
-from app.pii import PiiDetector
+from app.guardrails.base import Check, CheckContext, CheckResult, Copy
+from app.guardrails.claims import TradeClaimCheck
+from app.guardrails.form import FormCheck
+from app.guardrails.limits import ChannelLimitCheck
+from app.guardrails.link_policy import LinkPolicy
+from app.guardrails.links import LinkCheck
+from app.guardrails.pii import PiiCheck
+from app.guardrails.pii_detector import PiiDetector
+from app.guardrails.placeholders import PlaceholderCheck
+from app.guardrails.schema import SchemaCheck
+from app.guardrails.words import SensitiveWordCheck
 
 __all__ = ["Check", "CheckContext", "CheckResult", "Copy", "default_checks", "run_checks"]
 

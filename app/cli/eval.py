@@ -39,7 +39,7 @@ def eval_command(
     from app.evals.judge import Judge
     from app.evals.report import baseline_of, by_group, compare, render_html, results_json, summarise, write
     from app.evals.runner import run_cases
-    from app.service import build_service
+    from app.generation.service import build_service
 
     settings = Settings.from_env()
     root = settings.content_dir / "evals"

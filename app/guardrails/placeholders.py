@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.checks.base import CheckContext, CheckResult, Copy, failed, passed
-from app.trade import placeholders_in
+from app.guardrails.base import CheckContext, CheckResult, Copy, failed, passed
+from app.placeholders import placeholders_in
 
 
 class PlaceholderCheck:

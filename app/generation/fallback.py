@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from app.assemble import assemble
-from app.checks import Check, CheckContext, CheckResult, Copy, run_checks
 from app.content import Content
-from app.trade import placeholders_in
+from app.generation.assemble import assemble
+from app.guardrails import Check, CheckContext, CheckResult, Copy, run_checks
+from app.placeholders import placeholders_in
 
 # "[{name}，]" in a fallback template: kept when its placeholders have values and the copy still
 # passes the checks with it, else dropped.

@@ -9,9 +9,9 @@ import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from app.checks.base import CheckContext, CheckResult, Copy, failed, passed
 from app.content import read_yaml
-from app.links import without_links
+from app.guardrails.base import CheckContext, CheckResult, Copy, failed, passed
+from app.guardrails.link_policy import without_links
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}

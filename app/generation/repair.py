@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from app.channels import ChannelSpec
-from app.trade import fill
+from app.placeholders import fill
 
 _CLAUSE = re.compile(r"[^，。！？；,.!?;]+[，。！？；,.!?;]?")
 _END = {"zh-CN": "。", "en-US": "."}

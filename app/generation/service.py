@@ -8,21 +8,21 @@ from dataclasses import dataclass
 import httpx
 from openai import AsyncOpenAI
 
-from app.audit import AuditLog
-from app.checks import default_checks
 from app.commerce.catalog import load_catalog
 from app.commerce.client import CommerceClient
 from app.commerce.server import create_commerce_app
 from app.config import Settings
 from app.content import Content, load_content
+from app.generation.pipeline import Generator
+from app.generation.prompts import PromptBook
+from app.guardrails import default_checks
+from app.guardrails.link_policy import LinkPolicy
+from app.guardrails.pii_detector import PiiDetector
 from app.kb import open_knowledge
-from app.knowledge import KnowledgeBase
-from app.links import LinkPolicy
+from app.kb.interface import KnowledgeBase
 from app.llm.client import LLMClient
 from app.llm.embedded import MODEL_ALIAS, EmbeddedModelServer
-from app.pii import PiiDetector
-from app.pipeline import Generator
-from app.prompts import PromptBook
+from app.store.audit import AuditLog
 
 log = logging.getLogger(__name__)
 

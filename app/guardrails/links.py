@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.checks.base import CheckContext, CheckResult, Copy, failed, passed
-from app.links import URL, LinkPolicy
+from app.guardrails.base import CheckContext, CheckResult, Copy, failed, passed
+from app.guardrails.link_policy import URL, LinkPolicy
 
 
 class LinkCheck:

@@ -1,4 +1,4 @@
-"""The `copydesk` command: serve the API, try one request, run the reference commerce server."""
+"""`copydesk serve` and `copydesk generate`: the HTTP API, and one request tried from a terminal."""
 
 from __future__ import annotations
 
@@ -10,20 +10,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.panel import Panel
 from rich.table import Table
 
-from app.cli_eval import eval_command
-from app.cli_guardrails import guardrails_app
-from app.cli_kb import kb_app
 from app.config import Settings
 
-app = typer.Typer(help="Marketing copy from an LLM, checked before it is sent.", no_args_is_help=True)
-commerce_app = typer.Typer(help="The reference commerce API over the demo catalog.", no_args_is_help=True)
-app.add_typer(commerce_app, name="commerce")
-app.add_typer(kb_app, name="kb")
-app.add_typer(guardrails_app, name="guardrails")
-app.command("eval")(eval_command)
 console = Console()
 
 
@@ -36,7 +26,6 @@ def _loopback(host: str) -> bool:
         return False
 
 
-@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
@@ -55,7 +44,6 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
 
 
-@app.command()
 def generate(
     channel: Annotated[str, typer.Option(help="sms, push, email, wechat or inapp.")] = "sms",
     locale: Annotated[str, typer.Option(help="zh-CN or en-US.")] = "zh-CN",
@@ -73,8 +61,8 @@ def generate(
     from pydantic import ValidationError
 
     from app.errors import RequestError
+    from app.generation.service import build_service
     from app.schemas import GenerateRequest
-    from app.service import build_service
 
     payload = {
         "request_id": "cli",
@@ -126,26 +114,3 @@ def _render_variant(v) -> str:
     lines.append("")
     lines += [f"{'[green]✓' if c.passed else '[red]✗'} {c.name}[/] {c.detail}" for c in v.checks]
     return "\n".join(lines)
-
-
-@commerce_app.command("serve")
-def commerce_serve(
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind.")] = 8100,
-) -> None:
-    """Serve GET /skus/{sku} and GET /offers/{offer_id} from knowledge/."""
-    import uvicorn
-
-    from app.commerce.catalog import load_catalog
-    from app.commerce.server import create_commerce_app
-
-    settings = Settings.from_env()
-    catalog = load_catalog(settings.content_dir / "knowledge")
-    console.print(
-        Panel(f"{len(catalog.products)} SKUs, {len(catalog.offers)} offers on http://{host}:{port}")
-    )
-    uvicorn.run(create_commerce_app(catalog), host=host, port=port, log_level="warning")
-
-
-def main() -> None:
-    app()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.checks.base import CheckContext, CheckResult, Copy, failed, passed
-from app.links import without_links
-from app.pii import PiiDetector
+from app.guardrails.base import CheckContext, CheckResult, Copy, failed, passed
+from app.guardrails.link_policy import without_links
+from app.guardrails.pii_detector import PiiDetector
 
 
 class PiiCheck:

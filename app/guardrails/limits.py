@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.channels import sms_segments
-from app.checks.base import CheckContext, CheckResult, Copy, failed, passed
+from app.guardrails.base import CheckContext, CheckResult, Copy, failed, passed
 
 
 class ChannelLimitCheck:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import ahocorasick
 
-from app.checks.base import CheckContext, CheckResult, Copy, failed, passed
-from app.checks.normalize import compact, words
 from app.content import read_yaml
-from app.links import without_links
+from app.guardrails.base import CheckContext, CheckResult, Copy, failed, passed
+from app.guardrails.link_policy import without_links
+from app.guardrails.normalize import compact, words
 
 _LATIN = re.compile(r"^[\x00-\x7f]+$")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from app.checks.base import CheckContext, CheckResult, Copy, failed, passed
 from app.content import read_yaml
-from app.links import URL
+from app.guardrails.base import CheckContext, CheckResult, Copy, failed, passed
+from app.guardrails.link_policy import URL
 
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")

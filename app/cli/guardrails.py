@@ -21,7 +21,7 @@ def evaluate(
 ) -> None:
     """Recall per violation class and false positives on clean samples, over evals/guardrails/."""
     from app.content import read_yaml
-    from app.guard_eval import evaluate as run
+    from app.evals.guardrail_corpus import evaluate as run
 
     root = Settings.from_env().content_dir
     report = run(root)

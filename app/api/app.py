@@ -1,11 +1,9 @@
-"""The HTTP API: POST /v1/generate, health and readiness, JSON errors that name the field."""
+"""The FastAPI app: POST /v1/generate with idempotent replays, the audit read-back, health and readiness."""
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,53 +13,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
+from app.api.auth import refuse
+from app.api.errors import ERROR_RESPONSES, error, validation_error
 from app.config import Settings
 from app.errors import RequestError
-from app.idempotency import IdempotencyConflict, IdempotencyStore, body_hash
-from app.schemas import ErrorBody, GenerateRequest, GenerateResponse
-from app.service import Service, build_service
+from app.generation.service import Service, build_service
+from app.schemas import GenerateRequest, GenerateResponse
+from app.store.idempotency import IdempotencyConflict, IdempotencyStore, body_hash
 
 log = logging.getLogger(__name__)
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 409, 422, 500)
-}
-
-
-def error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    return JSONResponse(
-        status_code=status, content={"error": {"code": code, "message": message, "field": field}}
-    )
-
-
-def field_path(loc: Sequence[Any]) -> str | None:
-    """('body', 'skus', 0) -> 'skus[0]'; ('body', 'audience', 'segment') -> 'audience.segment'."""
-    parts = list(loc[1:] if loc and loc[0] == "body" else loc)
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or None
-
-
-def _validation_error(exc: RequestValidationError) -> JSONResponse:
-    first = exc.errors()[0]
-    kind, loc = first.get("type", ""), first.get("loc", ())
-    if kind == "json_invalid":
-        return error(400, "invalid_json", "the request body is not valid JSON", "body")
-    field = field_path(loc) if not (len(loc) == 2 and isinstance(loc[1], int)) else "body"
-    if kind == "extra_forbidden":
-        return error(422, "unknown_field", f"{field} is not a field of this request", field)
-    if kind == "missing":
-        return error(422, "missing_field", f"{field} is required", field)
-    msg = first.get("msg", "invalid value")
-    return error(422, "invalid_field", f"{field or 'body'}: {msg}", field or "body")
-
-
-def _is_loopback(host: str | None) -> bool:
-    try:
-        return host is not None and ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
@@ -90,7 +50,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _validation_error(exc)
+        return validation_error(exc)
 
     @app.exception_handler(RequestError)
     async def on_request_error(_: Request, exc: RequestError) -> JSONResponse:
@@ -108,14 +68,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
-        if request.url.path.startswith("/v1/"):
-            if settings.api_keys:
-                auth = request.headers.get("authorization", "")
-                token = auth[7:] if auth.lower().startswith("bearer ") else ""
-                if token not in settings.api_keys:
-                    return error(401, "unauthorized", "send Authorization: Bearer <key>", "Authorization")
-            elif not _is_loopback(request.client.host if request.client else None):
-                return error(403, "forbidden", "without COPYDESK_API_KEYS only loopback clients are served")
+        if request.url.path.startswith("/v1/") and (refused := refuse(request, settings)) is not None:
+            return refused
         return await call_next(request)
 
     @app.get("/healthz", tags=["ops"])

@@ -1,0 +1,174 @@
+"""One request end to end: trade facts, knowledge, prompt, then each variant's draft loop in
+parallel, and the response; every generation lands in the audit log whatever happens."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import date
+
+from app.commerce.client import CommerceClient
+from app.commerce.facts import TradeFacts
+from app.content import Content
+from app.errors import RequestError
+from app.generation.audit_record import write_audit
+from app.generation.fallback import fallback_copies
+from app.generation.inputs import prompt_input, scrubbed_audience, snippet_ids
+from app.generation.prompts import PromptBook
+from app.generation.trade import TradeResolver, placeholder_values
+from app.generation.variant import VariantDrafter, VariantResult
+from app.guardrails import Check, CheckContext
+from app.guardrails.link_policy import LinkPolicy
+from app.guardrails.pii_detector import PiiDetector
+from app.kb.interface import KnowledgeBase
+from app.llm.client import LLMClient
+from app.llm.deadline import Deadline
+from app.schemas import CheckOut, GenerateRequest, GenerateResponse, VariantOut
+from app.store.audit import AuditLog
+
+
+class Generator:
+    """Orchestrates a request; each stage's work lives in its own module."""
+
+    def __init__(
+        self,
+        content: Content,
+        prompts: PromptBook,
+        llm: LLMClient,
+        commerce: CommerceClient,
+        knowledge: KnowledgeBase,
+        checks: list[Check],
+        *,
+        deadline_s: float,
+        max_repairs: int,
+        pii: PiiDetector,
+        audit: AuditLog | None = None,
+        links: LinkPolicy | None = None,
+    ) -> None:
+        self.content = content
+        self.prompts = prompts
+        self.llm = llm
+        self.commerce = commerce
+        self.knowledge = knowledge
+        self.checks = checks
+        self.deadline_s = deadline_s
+        self.pii = pii
+        self.audit = audit
+        self.trade = TradeResolver(commerce, knowledge)
+        self.drafter = VariantDrafter(llm, checks, max_repairs=max_repairs, links=links)
+
+    async def generate(self, req: GenerateRequest) -> GenerateResponse:
+        """Generate, and record the generation in the audit log whatever happens on the way."""
+        generation_id = "gen_" + uuid.uuid4().hex[:20]
+        trace: dict = {"timings_ms": {}}
+        started = time.perf_counter()
+        audit = {
+            "model": self.llm.model,
+            "prompt_version": self.prompts.version(req.channel, req.locale),
+            "trace": trace,
+            "started": started,
+        }
+        try:
+            resp = await self._generate(req, generation_id, trace)
+        except RequestError:
+            raise  # the caller's mistake, not a generation
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            write_audit(
+                self.audit, req, self.scrubbed_audience(req), generation_id, "error", **audit, error=error
+            )
+            raise
+        response = resp.model_dump(mode="json")
+        write_audit(
+            self.audit, req, self.scrubbed_audience(req), generation_id, "ok", **audit, response=response
+        )
+        return resp
+
+    async def resolve_trade(self, req: GenerateRequest) -> TradeFacts:
+        return await self.trade.resolve(req)
+
+    def scrubbed_audience(self, req: GenerateRequest) -> dict:
+        return scrubbed_audience(req, self.pii)
+
+    async def _generate(self, req: GenerateRequest, generation_id: str, trace: dict) -> GenerateResponse:
+        deadline = Deadline(self.deadline_s)
+        timings = trace["timings_ms"]
+        mark = time.perf_counter()
+        if req.journey not in self.content.journeys:
+            known = ", ".join(sorted(self.content.journeys))
+            raise RequestError("unknown_journey", f"journey must be one of: {known}", "journey")
+        trade = await self.trade.resolve(req)
+        trace["commerce_available"] = trade.commerce_available
+        timings["trade"] = _ms(mark)
+        spec = self.content.channels[req.channel]
+        values = placeholder_values(trade, req.locale, self.content.formats, req.audience.name)
+        ctx = CheckContext(channel=spec, locale=req.locale, trade=trade, values=values)
+        tones = [t.name for t in self.content.tones][: req.variants]
+
+        fallbacks = fallback_copies(self.content, self.checks, ctx, req.journey, req.variants)
+        audience = self.scrubbed_audience(req)
+        mark = time.perf_counter()
+        evidence = await asyncio.to_thread(
+            self.knowledge.reviews,
+            req.skus,
+            req.locale,
+            req.channel,
+            audience.get("cs_topic"),
+            req.journey,
+            audience["interests"],
+            date.today(),
+        )
+        timings["retrieval"] = _ms(mark)
+        trace["snippet_ids"] = ids = snippet_ids(trade, evidence)
+        placeholders = [n for n in self.content.placeholders if n in values]
+
+        def renderer(tone: str):
+            return lambda violations: self.prompts.render(
+                prompt_input(req, audience, trade, placeholders, tone, evidence, violations)
+            )
+
+        mark = time.perf_counter()
+        results = await asyncio.gather(
+            *(
+                self.drafter.draft(
+                    ctx, tone, renderer(tone), fallbacks[i], deadline, _variant_id(generation_id, i)
+                )
+                for i, tone in enumerate(tones)
+            )
+        )
+        timings["variants"] = _ms(mark)
+        trace["variants"] = [
+            {"tone": r.tone, "source": r.source, "attempts": r.attempts, "ms": round(r.seconds * 1000, 1)}
+            for r in results
+        ]
+        return GenerateResponse(
+            generation_id=generation_id,
+            request_id=req.request_id,
+            model=self.llm.model,
+            prompt_version=self.prompts.version(req.channel, req.locale),
+            snippet_ids=ids,
+            variants=[_variant_out(generation_id, i, req, r) for i, r in enumerate(results)],
+        )
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 1)
+
+
+def _variant_id(generation_id: str, index: int) -> str:
+    return f"{generation_id}-{chr(ord('A') + index)}"
+
+
+def _variant_out(generation_id: str, i: int, req: GenerateRequest, r: VariantResult) -> VariantOut:
+    return VariantOut(
+        variant_id=_variant_id(generation_id, i),
+        tone=r.tone,
+        offer_id=req.offer_id,
+        title=r.copy.fields.get("title"),
+        body=r.copy.fields["body"],
+        cta=r.copy.fields.get("cta"),
+        disclaimers=list(r.copy.disclaimers),
+        source=r.source,  # type: ignore[arg-type]
+        checks=[CheckOut(name=c.name, passed=c.passed, detail=c.detail) for c in r.checks],
+    )

@@ -1,0 +1,136 @@
+"""One variant's draft loop: ask the model, check, cut or re-ask with the violations named, and
+fall back to checked template copy when the model cannot produce a passing answer in time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, create_model
+
+from app.generation.assemble import assemble
+from app.generation.repair import repair
+from app.guardrails import Check, CheckContext, CheckResult, Copy, run_checks
+from app.guardrails.link_policy import LinkPolicy
+from app.llm.client import LLMClient, LLMFailed
+from app.llm.deadline import Deadline
+
+log = logging.getLogger(__name__)
+
+# Time kept back from the model so that fallback copy still goes out inside the deadline.
+FALLBACK_RESERVE_S = 0.25
+
+
+@cache
+def draft_model(channel: str, fields: tuple[str, ...]) -> type[BaseModel]:
+    """The model's output schema: only the channel's text fields, never an ID it could alter."""
+    return create_model(  # type: ignore[call-overload]
+        f"{channel.capitalize()}Copy",
+        __config__=ConfigDict(extra="ignore"),
+        **{f: (str, ...) for f in fields},
+    )
+
+
+@dataclass
+class VariantResult:
+    tone: str
+    copy: Copy
+    checks: list[CheckResult]
+    source: str
+    raw_outputs: list[str] = field(default_factory=list)
+    attempts: list[dict] = field(default_factory=list)  # each model answer and what it broke
+    seconds: float = 0.0
+
+
+class _Budget(Deadline):
+    """A deadline for one model call: the request's remaining time less the fallback reserve."""
+
+
+class VariantDrafter:
+    """Runs the draft → check → repair → fallback loop for one variant at a time."""
+
+    def __init__(
+        self, llm: LLMClient, checks: list[Check], *, max_repairs: int, links: LinkPolicy | None
+    ) -> None:
+        self.llm = llm
+        self.checks = checks
+        self.max_repairs = max_repairs
+        self.links = links
+
+    async def draft(
+        self,
+        ctx: CheckContext,
+        tone: str,
+        render: Callable[[list[str]], list[dict]],
+        fallback: tuple[Copy, list[CheckResult]],
+        deadline: Deadline,
+        variant_id: str,
+    ) -> VariantResult:
+        """`render(violations)` gives the messages of an attempt (none named on the first)."""
+        spec = ctx.channel
+        output = draft_model(spec.name, spec.fields())
+        violations: list[str] = []
+        raws: list[str] = []
+        attempts: list[dict] = []
+        started = time.perf_counter()
+        for attempt in range(1 + self.max_repairs):
+            budget = deadline.remaining() - FALLBACK_RESERVE_S
+            if budget <= 0.1:
+                break
+            messages = render(violations)
+            try:
+                async with asyncio.timeout(budget):
+                    done = await self.llm.complete(
+                        messages, output, _Budget(budget), max_tokens=self.max_tokens(ctx)
+                    )
+            except (LLMFailed, TimeoutError) as exc:
+                raws += getattr(exc, "raw_outputs", [])
+                attempts.append({"raw": getattr(exc, "raw_outputs", []), "error": str(exc) or "deadline"})
+                log.info("variant %s: model failed: %s", tone, exc)
+                break
+            raws.append(done.raw)
+            template = done.parsed.model_dump()
+            copy, last_checks = self.check(template, ctx, variant_id)
+            violations = [f"{r.name}: {r.detail}" for r in last_checks if not r.passed]
+            attempts.append(
+                {
+                    "raw": done.raw,
+                    "attempts": done.attempts,
+                    "tokens": [done.prompt_tokens, done.completion_tokens],
+                    "violations": violations,
+                }
+            )
+            if not violations:
+                source = "llm" if attempt == 0 else "repaired"
+                elapsed = time.perf_counter() - started
+                return VariantResult(tone, copy, last_checks, source, raws, attempts, elapsed)
+            if {r.name for r in last_checks if not r.passed} <= {"channel_limits"}:
+                fixed = repair(template, spec, ctx.locale, ctx.values)  # cut before re-asking
+                if fixed is not None:
+                    copy, checks = self.check(fixed, ctx, variant_id)
+                    if all(r.passed for r in checks):
+                        attempts.append({"deterministic_repair": fixed})
+                        elapsed = time.perf_counter() - started
+                        return VariantResult(tone, copy, checks, "repaired", raws, attempts, elapsed)
+        copy, checks = fallback
+        return VariantResult(tone, copy, checks, "fallback", raws, attempts, time.perf_counter() - started)
+
+    def check(
+        self, template: dict[str, str], ctx: CheckContext, variant_id: str
+    ) -> tuple[Copy, list[CheckResult]]:
+        copy = assemble(template, ctx.channel, ctx.locale, ctx.values)
+        if self.links is not None:  # tracking parameters go on before the limits are checked
+            fields = {f: self.links.tag(t, ctx.channel.name, variant_id) for f, t in copy.fields.items()}
+            copy = replace(copy, fields=fields)
+        return copy, run_checks(self.checks, copy, ctx)
+
+    @staticmethod
+    def max_tokens(ctx: CheckContext) -> int:
+        total = sum(ctx.channel.limit(f, ctx.locale) for f in ctx.channel.fields())
+        # Enough for the copy and its JSON (SmolLM2 spends ~2 tokens per Chinese character), not
+        # enough for a small model to ramble for half a minute; below 200 answers get cut.
+        return max(200, min(800, int(total * 1.5)))
