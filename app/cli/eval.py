@@ -47,6 +47,9 @@ def eval_command(
     record: Annotated[
         bool, typer.Option(help="Write this run's model answers and outcomes to evals/recorded/.")
     ] = False,
+    recorded_dir: Annotated[
+        Path | None, typer.Option("--recorded", help="Recorded answers' folder (default: recorded_dir).")
+    ] = None,
     require_evidence: Annotated[
         bool, typer.Option(help='Exit 1 on "not enough evidence" too (gate.require_evidence).')
     ] = False,
@@ -81,7 +84,7 @@ def eval_command(
     baseline_path = baseline_file or root / "baseline.json"
     baseline = json.loads(baseline_path.read_text()) if baseline_path.exists() else {}
     repeat = repeat or (int(config.get("gate", {}).get("repeat", 1)) if gate else 1)
-    recorded_dir = settings.content_dir / config.get("recorded_dir", "evals/recorded")
+    recorded_dir = recorded_dir or settings.content_dir / config.get("recorded_dir", "evals/recorded")
     recorded = load_recorded(recorded_dir, [c.id for c in cases]) if replay else {}
     if replay:
         cases = [c for c in cases if c.id in recorded] or cases
