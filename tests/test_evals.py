@@ -360,8 +360,8 @@ def test_recorded_answers_replay_without_a_model(llm, commerce, tmp_path, index_
     assert saved["outcomes"]["0"]["answers"]["rational #1 · model answers · sensitive_words"] is False
 
     calls = len(llm.calls)
-    out = _eval_cli(llm, commerce, tmp_path, index_dir, *cli, "--replay", "--out", str(tmp_path / "same"), env=env,
-                    in_process=True)  # fmt: skip
+    out = _eval_cli(llm, commerce, tmp_path, index_dir, *cli, "--replay", "--out", str(tmp_path / "same"),
+                    env=env, in_process=True)  # fmt: skip
     assert out.returncode == 0 and "replay gate passed" in out.stdout, out.stdout
     assert len(llm.calls) == calls  # no model was asked
 
@@ -369,8 +369,8 @@ def test_recorded_answers_replay_without_a_model(llm, commerce, tmp_path, index_
     words.write_text(words.read_text().replace("  - term: best ever\n", ""))  # a word list loses a term
     system = root / "prompts" / "system.en-US.j2"
     system.write_text(system.read_text() + "\n- Always answer in French.")  # and a prompt changes
-    out = _eval_cli(llm, commerce, tmp_path, index_dir, *cli, "--replay", "--out", str(tmp_path / "worse"), env=env,
-                    in_process=True)  # fmt: skip
+    out = _eval_cli(llm, commerce, tmp_path, index_dir, *cli, "--replay", "--out", str(tmp_path / "worse"),
+                    env=env, in_process=True)  # fmt: skip
     assert out.returncode == 1, out.stdout
     assert "check loosened" in out.stdout and "sensitive_words was stopped, now passes" in out.stdout
     assert "prompt changed since the answers were recorded for 2 case(s)" in out.stdout
