@@ -129,7 +129,7 @@ def check(m: Mutation, live: bool, scratch: Path, index: Path) -> dict[str, str]
     replay = [py, "-m", "app", "eval", "--tag", "smoke", "--replay", "--out", str(scratch / "replay")]
     code, text, secs = run(replay, root, env, 600)
     row["replay"] = f"{gate_word(code, text)} {secs:.0f}s"
-    if live and (m.model_only or not m.edits):
+    if live and m.model_only:
         cmd = [
             py,
             "-m",
