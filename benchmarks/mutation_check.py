@@ -122,7 +122,9 @@ def check(m: Mutation, live: bool, scratch: Path, index: Path) -> dict[str, str]
     code, text, secs = run([py, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *TESTS], root, env, 900)
     failed = re.findall(r"^FAILED (\S+)", text, re.M)
     row["tests"] = (
-        f"caught ({', '.join(f.split('::')[-1] for f in failed)})" if code else "passed"
+        f"caught ({', '.join(sorted({f.split('::')[-1].split('[')[0] for f in failed}))})"
+        if code
+        else "passed"
     ) + f" {secs:.0f}s"
     code, text, secs = run([py, "-m", "app", "eval", "--static"], root, env, 600)
     row["deterministic"] = f"{gate_word(code, text)} {secs:.0f}s"
