@@ -404,3 +404,28 @@ def test_the_deterministic_layers_catch_fallback_that_names_nothing(settings, tm
     fallback, prompts = mutated[0].new, mutated[1].new
     assert any(k.endswith(": mentions the product or offer") for k, _ in fallback), fallback
     assert any(k.startswith("sms-en-us-") and "body limit" in d for k, d in prompts), prompts
+
+
+def test_a_wrong_language_prompt_fails_the_gate_on_a_model_that_obeys(llm, commerce, tmp_path, index_dir):
+    """The mutation the embedded model cannot show: a model that follows the prompt answers in the
+    wrong language, and the per-answer form check falls significantly."""
+    root = tmp_path / "content"
+    for part in ("prompts", "guardrails", "knowledge", "evals"):
+        shutil.copytree(REPO_ROOT / part, root / part)
+
+    def obedient(body: dict) -> ok:
+        if "Answer only in Chinese" in prompt_text(body):
+            return ok({"title": "为您精选", "body": "{product}正在等您，回来看看吧。", "cta": "去看看"})
+        return _good(body)
+
+    llm.script(default=obedient)
+    baseline, env = tmp_path / "baseline.json", {"COPYDESK_CONTENT_DIR": str(root)}
+    out = _eval_cli(llm, commerce, tmp_path, index_dir, "--baseline", str(baseline), "--update-baseline",
+                    "--repeat", "4", "--out", str(tmp_path / "before"), env=env, in_process=True)  # fmt: skip
+    assert out.returncode == 0, out.stdout
+    system = root / "prompts" / "system.en-US.j2"
+    system.write_text(system.read_text() + "\n- Answer only in Chinese, never in English.")
+    out = _eval_cli(llm, commerce, tmp_path, index_dir, "--baseline", str(baseline), "--gate", "--repeat", "4",
+                    "--out", str(tmp_path / "after"), env=env, in_process=True)  # fmt: skip
+    assert out.returncode == 1 and "gate failed" in out.stdout, out.stdout
+    assert "model answers · form fell from 100% (16/16) to 0%" in out.stdout
