@@ -425,7 +425,7 @@ def test_a_wrong_language_prompt_fails_the_gate_on_a_model_that_obeys(llm, comme
     assert out.returncode == 0, out.stdout
     system = root / "prompts" / "system.en-US.j2"
     system.write_text(system.read_text() + "\n- Answer only in Chinese, never in English.")
-    out = _eval_cli(llm, commerce, tmp_path, index_dir, "--baseline", str(baseline), "--gate", "--repeat", "4",
-                    "--out", str(tmp_path / "after"), env=env, in_process=True)  # fmt: skip
+    out = _eval_cli(llm, commerce, tmp_path, index_dir, "--baseline", str(baseline), "--gate",
+                    "--repeat", "4", "--out", str(tmp_path / "after"), env=env, in_process=True)  # fmt: skip
     assert out.returncode == 1 and "gate failed" in out.stdout, out.stdout
     assert "model answers · form fell from 100% (16/16) to 0%" in out.stdout
