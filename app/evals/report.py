@@ -171,7 +171,7 @@ def _vendor_cuts(title: str, body: str, spec: ChannelSpec) -> str:
 def _bars(v: dict, spec: ChannelSpec, locale: str) -> str:
     out = []
     for f in spec.fields():
-        used, limit = spec.measure(v[f] or ""), spec.limit(f, locale)
+        used, limit = spec.measure(v[f] or ""), spec.limit_for(f, locale, v[f] or "")
         width = min(100, round(100 * used / limit))
         cls = ' class="over"' if used > limit else ""
         out.append(

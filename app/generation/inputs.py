@@ -48,3 +48,11 @@ def prompt_input(
 def snippet_ids(trade: TradeFacts, evidence: list[Evidence]) -> list[str]:
     """The knowledge snippets a prompt drew on, for the response and the audit."""
     return [f for p in trade.products for f in p.fact_ids[:FACTS_PER_PRODUCT]] + [e.id for e in evidence]
+
+
+def grounding(trade: TradeFacts, locale: str, evidence: list[Evidence]) -> tuple[str, ...]:
+    """What the copy may quote from its prompt: product names and facts, offer terms, reviews."""
+    texts = [t for p in trade.products for t in (p.name or "", *p.facts) if t]
+    if trade.offer is not None:
+        texts.append(trade.offer.terms_for(locale))
+    return tuple(texts + [e.text for e in evidence])

@@ -35,6 +35,11 @@ class CheckContext:
     locale: str
     trade: TradeFacts
     values: dict[str, str]  # placeholder values available to this request
+    # The rendered prompt that produced the copy (empty for fallback copy), and the texts the copy
+    # may legitimately quote from it: product names, facts, offer terms, reviews.
+    prompt: str = ""
+    grounding: tuple[str, ...] = ()
+    journey: str = ""
 
 
 class Check(Protocol):
