@@ -23,6 +23,7 @@ from app.guardrails import CheckContext, CheckResult, default_checks, run_checks
 
 SENSE = ("prompt_echo", "meta_text", "on_topic", "fluency")
 SET_DIR = REPO_ROOT / "evals" / "sense"
+_AUDIENCE = {"segment": "warm", "interests": [], "price_sensitivity": None, "cs_topic": None}
 _REVIEW = re.compile(r"<review>(.*?)</review>", re.S)
 
 
@@ -68,7 +69,7 @@ def _prompt_for(sample: dict, content: Content, book: PromptBook, trade, values)
     messages = book.render(
         PromptInput(
             channel=sample["channel"], locale=sample["locale"], journey=sample["journey"],
-            tone=content.tones[0].name, audience={"segment": "warm", "interests": [], "price_sensitivity": None, "cs_topic": None},
+            tone=content.tones[0].name, audience=_AUDIENCE,
             products=[{"name": p.name, "facts": p.facts[:FACTS_PER_PRODUCT]}],
             offer_terms=trade.offer.terms_for(sample["locale"]) if trade.offer else None,
             reviews=[], placeholders=[n for n in content.placeholders if n in values], violations=[],
