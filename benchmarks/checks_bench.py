@@ -18,6 +18,7 @@ from app.generation.assemble import assemble  # noqa: E402
 from app.generation.fallback import fallback_copies  # noqa: E402
 from app.generation.trade import placeholder_values  # noqa: E402
 from app.guardrails import CheckContext, default_checks, run_checks  # noqa: E402
+from app.guardrails.sense.fluency import warm_up  # noqa: E402
 
 MODEL_COPY = {
     "zh-CN": {
@@ -35,6 +36,7 @@ def main(rounds: int = 50) -> None:
     checks = default_checks(REPO_ROOT / "guardrails")
     per_request: list[float] = []
     per_variant: list[float] = []
+    warm_up()  # the service loads the dictionaries at start (jieba, wordfreq), not on a request
     for _ in range(rounds):
         for spec in content.channels.values():
             for locale in LOCALES:

@@ -18,6 +18,7 @@ from app.generation.prompts import PromptBook
 from app.guardrails import default_checks
 from app.guardrails.link_policy import LinkPolicy
 from app.guardrails.pii_detector import PiiDetector
+from app.guardrails.sense.fluency import warm_up
 from app.kb import open_knowledge
 from app.kb.interface import KnowledgeBase
 from app.llm.client import LLMClient
@@ -78,6 +79,7 @@ def build_service(settings: Settings) -> Service:
         call_timeout_s=settings.llm_call_timeout_s,
     )
     pii = PiiDetector(settings.content_dir / "guardrails" / "pii.yaml")
+    warm_up()  # the sense checks' dictionaries (jieba, wordfreq) load now, not on the first request
     generator = Generator(
         content,
         PromptBook(content),

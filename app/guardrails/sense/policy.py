@@ -35,15 +35,16 @@ class Pattern:
 class MetaPolicy:
     patterns: dict[str, list[Pattern]]  # locale (or "any") -> patterns
     labels: frozenset[str]  # a field that is only one of these is a label, not copy
+    form_words: frozenset[str]  # a title or body of only these words (a few at most) is a label
+    max_label_words: int
 
 
 @dataclass(frozen=True)
 class TopicPolicy:
     min_chars: dict[str, int]  # copy shorter than this (all fields) is not judged
     stem: int  # Latin words compared on their first N letters
-    min_anchor_chars: int  # Chinese anchors: runs of at least this many characters
+    max_anchor_zipf: dict[str, float]  # locale -> a knowledge word this common (Zipf) anchors nothing
     journey_words: dict[str, dict[str, list[str]]]  # journey -> locale -> words that keep it on topic
-    common_words: dict[str, list[str]]  # locale -> words the knowledge shares with all copy: no anchor
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ class SensePolicy:
                     for loc, pats in meta["patterns"].items()
                 },
                 labels=frozenset(w.lower() for w in meta["labels"]),
+                form_words=frozenset(w.lower() for ws in meta["form_words"].values() for w in ws),
+                max_label_words=int(meta["max_label_words"]),
             ),
             topic=TopicPolicy(**raw["topic"]),
             fluency=FluencyPolicy(
