@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (copy samples read best on one line each)
 """Sense checks (is the copy copy?), stock-aware journeys, fallback wording and 'say why', on the
 real checks, the real prompt templates and the HTTP API over a scripted model."""
 
