@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 import httpx
@@ -79,7 +80,8 @@ def build_service(settings: Settings) -> Service:
         call_timeout_s=settings.llm_call_timeout_s,
     )
     pii = PiiDetector(settings.content_dir / "guardrails" / "pii.yaml")
-    warm_up()  # the sense checks' dictionaries (jieba, wordfreq) load now, not on the first request
+    # The sense checks' dictionaries (jieba, wordfreq) load beside the start, not on a request.
+    threading.Thread(target=warm_up, name="sense-warm-up", daemon=True).start()
     generator = Generator(
         content,
         PromptBook(content),

@@ -155,7 +155,7 @@ async def run(args: argparse.Namespace) -> None:
                 await service.generator.generate(GenerateRequest(**body))
             except Exception as exc:  # an expected 4xx (e.g. expired offer) or a fallback gap
                 print(f"{body['request_id']}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            if i % 5 == 4 or i == len(reqs) - 1:
+            if True:  # after every request: the run may be stopped at any time
                 (out / "raw_calls.jsonl").write_text(
                     "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in calls)
                 )

@@ -133,15 +133,14 @@ class FluencyCheck:
         problems = []
         for field, text in model_texts(copy):
             f = fluency(text, ctx.locale, rule, ctx.grounding, self.policy.domain.get(ctx.locale, ()))
-            if f.units < rule.min_units:
-                continue
             why = []
-            if f.score < rule.min_score:
+            if f.units >= rule.min_units and f.score < rule.min_score:
                 why.append(f"score {f.score:.2f} < {rule.min_score}")
-            if f.unknown > rule.max_unknown_share:
+            if f.units >= rule.min_unknown_units and f.unknown > rule.max_unknown_share:
                 why.append(f"{f.unknown:.0%} unknown")
-            if f.distinct < rule.min_distinct_share:
-                why.append(f"only {f.distinct:.0%} distinct")
+            seen = len(units(bare(text)))
+            if seen >= rule.min_repeat_units and f.distinct < rule.min_distinct_share:
+                why.append(f"only {f.distinct:.0%} distinct: a repetition loop")
             if why:
                 problems.append(f"{field} does not read as language ({', '.join(why)})")
         return failed(self.name, problems) if problems else passed(self.name)

@@ -54,6 +54,8 @@ class FluencyRule:
     max_unknown_share: float  # share of characters / words the dictionary does not know
     min_distinct_share: float  # distinct units / units: below is a repetition loop
     rare_alone: float = 0.15  # zh: a lone character used alone less than this share is an orphan
+    min_unknown_units: int = 1  # the unknown share is judged from this many units
+    min_repeat_units: int = 12  # the distinct share is judged from this many units
 
 
 @dataclass(frozen=True)
