@@ -98,10 +98,8 @@ def evaluate(samples: list[dict], prompts: dict[str, list[dict]], split: str | N
         grounding = tuple(t for t in (p.name, *p.facts) if t)
         if trade.offer is not None:
             grounding += (trade.offer.terms_for(locale),)
-        grounding += tuple(r.strip() for r in _REVIEW.findall(prompt))
-        ctx = CheckContext(
-            spec, locale, trade, values, prompt=prompt, grounding=grounding, journey=s["journey"]
-        )
+        reviews = tuple(r.strip() for r in _REVIEW.findall(prompt))
+        ctx = CheckContext(spec, locale, trade, values, prompt, grounding, s["journey"], reviews)
         fields = {f: s["fields"].get(f) or "" for f in spec.fields()}
         outcome = Outcome(s, run_checks(checks, assemble(fields, spec, locale, values), ctx))
         (figures.good if s["label"] == "sendable" else figures.junk).append(outcome)

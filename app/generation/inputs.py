@@ -50,9 +50,9 @@ def snippet_ids(trade: TradeFacts, evidence: list[Evidence]) -> list[str]:
     return [f for p in trade.products for f in p.fact_ids[:FACTS_PER_PRODUCT]] + [e.id for e in evidence]
 
 
-def grounding(trade: TradeFacts, locale: str, evidence: list[Evidence]) -> tuple[str, ...]:
-    """What the copy may quote from its prompt: product names and facts, offer terms, reviews."""
+def grounding(trade: TradeFacts, locale: str) -> tuple[str, ...]:
+    """What the copy may quote from its prompt and be about: product names and facts, offer terms."""
     texts = [t for p in trade.products for t in (p.name or "", *p.facts) if t]
     if trade.offer is not None:
         texts.append(trade.offer.terms_for(locale))
-    return tuple(texts + [e.text for e in evidence])
+    return tuple(texts)

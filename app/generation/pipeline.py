@@ -127,7 +127,7 @@ class Generator:
         )
         timings["retrieval"] = _ms(mark)
         trace["snippet_ids"] = ids = snippet_ids(trade, evidence)
-        ctx = replace(ctx, grounding=grounding(trade, req.locale, evidence))
+        ctx = replace(ctx, grounding=grounding(trade, req.locale), reviews=tuple(e.text for e in evidence))
         placeholders = [n for n in self.content.placeholders if n in values]
 
         def renderer(tone: str):

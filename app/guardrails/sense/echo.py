@@ -52,7 +52,7 @@ class PromptEchoCheck:
         if not ctx.prompt:
             return passed(self.name, "no prompt (template copy)")
         rule = self.policy.for_locale(ctx.locale)
-        grams = instruction_ngrams(ctx.prompt, ctx.grounding, rule.ngram)
+        grams = instruction_ngrams(ctx.prompt, (*ctx.grounding, *ctx.reviews), rule.ngram)
         problems = []
         for field, text in model_texts(copy):
             longest, share, size = echo_score(text, grams, rule.ngram)

@@ -132,7 +132,8 @@ class FluencyCheck:
         rule = self.policy.rules[ctx.locale]
         problems = []
         for field, text in model_texts(copy):
-            f = fluency(text, ctx.locale, rule, ctx.grounding, self.policy.domain.get(ctx.locale, ()))
+            quotable = (*ctx.grounding, *ctx.reviews)
+            f = fluency(text, ctx.locale, rule, quotable, self.policy.domain.get(ctx.locale, ()))
             why = []
             if f.units >= rule.min_units and f.score < rule.min_score:
                 why.append(f"score {f.score:.2f} < {rule.min_score}")
