@@ -33,9 +33,11 @@ class MetaTextCheck:
             return True
         if field == "cta":  # a button is a short label by nature: only the exact ones above
             return False
-        words = _words(text)
-        return 0 < len(words) <= self.policy.max_label_words and all(
-            w in self.policy.form_words for w in words
+        words, p = _words(text), self.policy
+        return (
+            0 < len(words) <= p.max_label_words
+            and all(w in p.form_words or w in p.filler_words for w in words)
+            and any(w in p.form_words for w in words)
         )
 
     def run(self, copy: Copy, ctx: CheckContext) -> CheckResult:

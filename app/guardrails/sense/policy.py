@@ -35,7 +35,8 @@ class Pattern:
 class MetaPolicy:
     patterns: dict[str, list[Pattern]]  # locale (or "any") -> patterns
     labels: frozenset[str]  # a field that is only one of these is a label, not copy
-    form_words: frozenset[str]  # a title or body of only these words (a few at most) is a label
+    form_words: frozenset[str]  # a title or body of only these (and filler) words is a label
+    filler_words: frozenset[str]
     max_label_words: int
 
 
@@ -84,6 +85,7 @@ class SensePolicy:
                 },
                 labels=frozenset(w.lower() for w in meta["labels"]),
                 form_words=frozenset(w.lower() for ws in meta["form_words"].values() for w in ws),
+                filler_words=frozenset(w.lower() for w in meta["filler_words"]),
                 max_label_words=int(meta["max_label_words"]),
             ),
             topic=TopicPolicy(**raw["topic"]),
