@@ -113,6 +113,7 @@ def _known_words(grounding: tuple[str, ...]) -> frozenset[str]:
     return frozenset(w.lower() for g in grounding for w in LATIN_WORD.findall(g))
 
 
+@lru_cache(maxsize=4096)  # template copy comes back on every request
 def fluency(
     text: str, locale: str, rule, grounding: tuple[str, ...] = (), domain: tuple[str, ...] = ()
 ) -> Fluency:

@@ -6,6 +6,7 @@ into several fields."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from app.guardrails.base import CheckContext, CheckResult, Copy, failed, passed
 from app.guardrails.sense.fluency import _jieba
@@ -16,6 +17,7 @@ _EDGES = re.compile(r"^[\W_]+|[\W_]+$")
 _PUNCT = re.compile(r"[\W_]+")
 
 
+@lru_cache(maxsize=4096)
 def _words(text: str) -> list[str]:
     latin = [w.lower() for w in LATIN_WORD.findall(text)]
     han = [w for w in _jieba().cut(text, HMM=False) if HAN.match(w)] if HAN.search(text) else []
@@ -32,6 +34,8 @@ class MetaTextCheck:
         if _EDGES.sub("", text).lower() in self.policy.labels:
             return True
         if field == "cta":  # a button is a short label by nature: only the exact ones above
+            return False
+        if len(text) > 12 * self.policy.max_label_words:  # too long to be a label: skip segmenting
             return False
         words, p = _words(text), self.policy
         return (
