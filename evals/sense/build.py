@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 HERE = Path(__file__).parent
+REASK_MARKS = ("Your previous answer was rejected", "你上一次的回答未通过检查")
 
 
 def _id(*parts: str) -> str:
@@ -29,6 +30,7 @@ def _split(key: str) -> str:
 
 def collected() -> list[dict]:
     """Model answers with their request, deduplicated on (prompt, fields)."""
+    prompts = json.loads((HERE / "collected" / "raw_prompts.json").read_text())
     out, seen = [], set()
     for line in (HERE / "collected" / "raw_calls.jsonl").read_text().splitlines():
         call = json.loads(line)
@@ -50,7 +52,7 @@ def collected() -> list[dict]:
                 "sku": req["skus"][0],
                 "offer_id": req.get("offer_id"),
                 "prompt": call["prompt"],
-                "reask": "previous answer" in json.dumps(call["prompt"]),
+                "reask": any(mark in m["content"] for m in prompts[call["prompt"]] for mark in REASK_MARKS),
                 "fields": fields,
             }
         )
