@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 
 .PHONY: install serve test test-all lint browser eval-smoke report-screenshot
 
-# Prebuilt wheels only (no compiler needed): about a minute on 2 cores with an empty pip cache.
+# Prebuilt wheels only, no compiler needed (jieba's pure-Python sdist is the one thing built).
 $(BIN)/copydesk: pyproject.toml
 	@echo "== installing copydesk and its dependencies into $(VENV)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
