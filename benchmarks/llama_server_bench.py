@@ -40,7 +40,10 @@ async def ask(client: httpx.AsyncClient, url: str, tail: str) -> dict:
 
 
 async def main(threads: int, slots: int) -> None:
-    with EmbeddedModelServer(LocalModel.resolve(None), threads=threads, slots=slots, context=2048) as server:
+    server = EmbeddedModelServer(LocalModel.resolve(None), threads=threads, slots=slots, context=2048)
+    started = time.perf_counter()
+    with server:
+        print(f"server ready in {time.perf_counter() - started:.1f} s (child process, model load, warm-up)")
         url = f"{server.base_url}/chat/completions"
         async with httpx.AsyncClient(timeout=300) as client:
             for label in ("cold", "warm"):
