@@ -75,15 +75,15 @@ class Generator:
             raise  # the caller's mistake, not a generation
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            write_audit(
-                self.audit, req, self.scrubbed_audience(req), generation_id, "error", **audit, error=error
-            )
+            await asyncio.to_thread(self._audit, req, generation_id, "error", audit, error=error)
             raise
         response = resp.model_dump(mode="json")
-        write_audit(
-            self.audit, req, self.scrubbed_audience(req), generation_id, "ok", **audit, response=response
-        )
+        await asyncio.to_thread(self._audit, req, generation_id, "ok", audit, response=response)
         return resp
+
+    def _audit(self, req: GenerateRequest, generation_id: str, status: str, audit: dict, **extra) -> None:
+        """PII redaction and the database write: off the event loop, like every CPU-heavy step."""
+        write_audit(self.audit, req, self.scrubbed_audience(req), generation_id, status, **audit, **extra)
 
     async def resolve_trade(self, req: GenerateRequest) -> TradeFacts:
         return await self.trade.resolve(req)
@@ -95,6 +95,9 @@ class Generator:
         deadline = Deadline(self.deadline_s)
         timings = trace["timings_ms"]
         mark = time.perf_counter()
+        if req.channel not in self.content.channels:  # the API's schema says so; the CLI's does not
+            known = ", ".join(sorted(self.content.channels))
+            raise RequestError("invalid_field", f"channel must be one of: {known}", "channel")
         if req.journey not in self.content.journeys:
             known = ", ".join(sorted(self.content.journeys))
             raise RequestError("unknown_journey", f"journey must be one of: {known}", "journey")
@@ -106,8 +109,12 @@ class Generator:
         ctx = CheckContext(channel=spec, locale=req.locale, trade=trade, values=values)
         tones = [t.name for t in self.content.tones][: req.variants]
 
-        fallbacks = fallback_copies(self.content, self.checks, ctx, req.journey, req.variants)
-        audience = self.scrubbed_audience(req)
+        # Checking fallback candidates, PII analysis and retrieval are CPU work: in a worker thread,
+        # so that one request's share cannot hold the event loop that serves the others.
+        fallbacks = await asyncio.to_thread(
+            fallback_copies, self.content, self.checks, ctx, req.journey, req.variants
+        )
+        audience = await asyncio.to_thread(self.scrubbed_audience, req)
         mark = time.perf_counter()
         evidence = await asyncio.to_thread(
             self.knowledge.reviews,
