@@ -11,7 +11,15 @@ import unicodedata
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+)
 
 Locale = Literal["zh-CN", "en-US"]
 Source = Literal["llm", "repaired", "fallback"]
@@ -46,9 +54,14 @@ def Text(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 - reads as 
     """A bounded string without control characters or unpaired surrogates."""
     return Annotated[
         str,
-        AfterValidator(_printable),
         StringConstraints(min_length=min_length, max_length=max_length, pattern=PRINTABLE_PATTERN),
+        AfterValidator(_printable),
     ]
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema counts 2.0 as an integer; strict mode still refuses true, "2" and 2.5."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
@@ -109,7 +122,7 @@ class GenerateRequest(BaseModel):
     skus: list[ItemId] = Field(min_length=1, max_length=SKUS_MAX_ITEMS)
     offer_id: ItemId | None = None
     audience: Audience = Field(default_factory=Audience)
-    variants: int = Field(default=2, ge=1, le=4)
+    variants: Annotated[int, BeforeValidator(_integral)] = Field(default=2, ge=1, le=4)
 
 
 class CheckOut(BaseModel):
