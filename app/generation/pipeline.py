@@ -60,6 +60,7 @@ class Generator:
 
     async def generate(self, req: GenerateRequest) -> GenerateResponse:
         """Generate, and record the generation in the audit log whatever happens on the way."""
+        self._check_names(req)
         generation_id = "gen_" + uuid.uuid4().hex[:20]
         trace: dict = {"timings_ms": {}}
         started = time.perf_counter()
@@ -85,6 +86,15 @@ class Generator:
         """PII redaction and the database write: off the event loop, like every CPU-heavy step."""
         write_audit(self.audit, req, self.scrubbed_audience(req), generation_id, status, **audit, **extra)
 
+    def _check_names(self, req: GenerateRequest) -> None:
+        """The API's schema enumerates channels and journeys; the CLI's and the evals' do not."""
+        if req.channel not in self.content.channels:
+            known = ", ".join(sorted(self.content.channels))
+            raise RequestError("invalid_field", f"channel must be one of: {known}", "channel")
+        if req.journey not in self.content.journeys:
+            known = ", ".join(sorted(self.content.journeys))
+            raise RequestError("unknown_journey", f"journey must be one of: {known}", "journey")
+
     async def resolve_trade(self, req: GenerateRequest) -> TradeFacts:
         return await self.trade.resolve(req)
 
@@ -95,12 +105,6 @@ class Generator:
         deadline = Deadline(self.deadline_s)
         timings = trace["timings_ms"]
         mark = time.perf_counter()
-        if req.channel not in self.content.channels:  # the API's schema says so; the CLI's does not
-            known = ", ".join(sorted(self.content.channels))
-            raise RequestError("invalid_field", f"channel must be one of: {known}", "channel")
-        if req.journey not in self.content.journeys:
-            known = ", ".join(sorted(self.content.journeys))
-            raise RequestError("unknown_journey", f"journey must be one of: {known}", "journey")
         trade = await self.trade.resolve(req)
         trace["commerce_available"] = trade.commerce_available
         timings["trade"] = _ms(mark)
