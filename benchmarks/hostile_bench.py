@@ -54,7 +54,7 @@ def pathological(kind: str, i: int) -> dict:
         "channel": "email",
         "locale": "zh-CN",
         "journey": "cs_followup",
-        "skus": [f"SKU-{1001 + n}" for n in range(10)],
+        "skus": [f"SKU-{c}00{n}" for c in (1, 2) for n in range(1, 6)],
         "offer_id": None,
         "audience": {
             "interests": [("跑步 running 13800138000 尺码偏小吗 a@b.cn " * 5)[:100] for _ in range(10)],
@@ -96,7 +96,7 @@ async def measure(url: str, n: int, kind: str | None) -> tuple[list[float], list
     """n normal requests one after another; with `kind`, pathological ones in flight meanwhile."""
     hostile: list[tuple[float, int]] = []
     async with httpx.AsyncClient(base_url=url, timeout=300) as client:
-        for i in range(3):  # warm up
+        for i in range(2):  # warm up
             await timed(client, normal(-i - 1))
         stop = asyncio.Event()
 
@@ -114,6 +114,7 @@ async def measure(url: str, n: int, kind: str | None) -> tuple[list[float], list
             ms, status = await timed(client, normal(i))
             assert status == 200, status
             latencies.append(ms)
+            await asyncio.sleep(0.05)  # a steady trickle, so each normal request meets the attack anew
         stop.set()
         if attacker:
             await asyncio.wait_for(attacker, timeout=300)
@@ -127,7 +128,8 @@ def p(values: list[float], q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kind", choices=("max", "megabyte"), default="max")
-    ap.add_argument("--requests", type=int, default=100, help="normal requests per phase")
+    ap.add_argument("--requests", type=int, default=200, help="normal requests per phase")
+    ap.add_argument("--rounds", type=int, default=8, help="quiet/busy alternations")
     ap.add_argument("--model-ms", type=float, default=200, help="the scripted model's time per call")
     ap.add_argument("--root", type=Path, default=ROOT, help="the checkout whose app/ serves")
     args = ap.parse_args()
@@ -151,8 +153,15 @@ def main() -> None:
         proc = start_copydesk(args.root, env, port)
         try:
             url = f"http://127.0.0.1:{port}"
-            quiet, _ = asyncio.run(measure(url, args.requests, None))
-            busy, hostile = asyncio.run(measure(url, args.requests, args.kind))
+            # Quiet and busy phases alternate, so that load from other processes on the machine
+            # falls on both alike.
+            quiet, busy, hostile = [], [], []
+            per_round = max(1, args.requests // args.rounds)
+            for _ in range(args.rounds):
+                quiet += asyncio.run(measure(url, per_round, None))[0]
+                got, attacks = asyncio.run(measure(url, per_round, args.kind))
+                busy += got
+                hostile += attacks
         finally:
             proc.terminate()
             proc.wait(timeout=30)
