@@ -70,21 +70,33 @@ class Generator:
             "trace": trace,
             "started": started,
         }
+        audience: dict | None = None
         try:
-            resp = await self._generate(req, generation_id, trace)
+            # PII analysis is CPU work: once per request, in a worker thread, for prompt and audit.
+            audience = await asyncio.to_thread(self.scrubbed_audience, req)
+            resp = await self._generate(req, generation_id, trace, audience)
         except RequestError:
             raise  # the caller's mistake, not a generation
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            await asyncio.to_thread(self._audit, req, generation_id, "error", audit, error=error)
+            await asyncio.to_thread(self._audit, req, audience, generation_id, "error", audit, error=error)
             raise
         response = resp.model_dump(mode="json")
-        await asyncio.to_thread(self._audit, req, generation_id, "ok", audit, response=response)
+        await asyncio.to_thread(self._audit, req, audience, generation_id, "ok", audit, response=response)
         return resp
 
-    def _audit(self, req: GenerateRequest, generation_id: str, status: str, audit: dict, **extra) -> None:
-        """PII redaction and the database write: off the event loop, like every CPU-heavy step."""
-        write_audit(self.audit, req, self.scrubbed_audience(req), generation_id, status, **audit, **extra)
+    def _audit(
+        self,
+        req: GenerateRequest,
+        audience: dict | None,
+        generation_id: str,
+        status: str,
+        audit: dict,
+        **extra,
+    ) -> None:
+        """The database write (and PII redaction, if the request failed before it): off the loop."""
+        audience = audience if audience is not None else self.scrubbed_audience(req)
+        write_audit(self.audit, req, audience, generation_id, status, **audit, **extra)
 
     def _check_names(self, req: GenerateRequest) -> None:
         """The API's schema enumerates channels and journeys; the CLI's and the evals' do not."""
@@ -101,7 +113,9 @@ class Generator:
     def scrubbed_audience(self, req: GenerateRequest) -> dict:
         return scrubbed_audience(req, self.pii)
 
-    async def _generate(self, req: GenerateRequest, generation_id: str, trace: dict) -> GenerateResponse:
+    async def _generate(
+        self, req: GenerateRequest, generation_id: str, trace: dict, audience: dict
+    ) -> GenerateResponse:
         deadline = Deadline(self.deadline_s)
         timings = trace["timings_ms"]
         mark = time.perf_counter()
@@ -118,7 +132,6 @@ class Generator:
         fallbacks = await asyncio.to_thread(
             fallback_copies, self.content, self.checks, ctx, req.journey, req.variants
         )
-        audience = await asyncio.to_thread(self.scrubbed_audience, req)
         mark = time.perf_counter()
         evidence = await asyncio.to_thread(
             self.knowledge.reviews,
