@@ -30,6 +30,8 @@ from app.commerce.catalog import load_catalog  # noqa: E402
 from app.commerce.server import create_commerce_app  # noqa: E402
 from tests.servers import Reply, ScriptedModel, ThreadedServer, free_port  # noqa: E402
 
+# A refused request returns at once; without a pause its "one in flight" would be a flood.
+ATTACK_INTERVAL_S = 0.25
 ANSWER = '{"title": "轻云跑鞋", "body": "您购物车里的{product}还在等您。", "cta": "去看看"}'
 
 
@@ -106,9 +108,11 @@ async def measure(
 
         async def attack() -> None:
             i = 0
-            while not stop.is_set():
+            while not stop.is_set():  # one at a time, at most one per ATTACK_INTERVAL_S
+                started = time.perf_counter()
                 hostile.append(await timed(client, pathological(kind or "max", i)))
                 i += 1
+                await asyncio.sleep(max(0.0, ATTACK_INTERVAL_S - (time.perf_counter() - started)))
 
         async def probe() -> None:
             async with httpx.AsyncClient(base_url=url, timeout=300) as own:
