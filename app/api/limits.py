@@ -71,7 +71,6 @@ class BodyLimit:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),  # so the server need not read the rest of it
                 ],
             }
         )
