@@ -105,7 +105,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     @app.post(
         "/v1/generate",
         response_model=Response_,
-        responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 500),
+        responses={**_REPLAY, **error_responses(400, 401, 403, 404, 409, 413, 422, 429, 500)},
         tags=["copy"],
     )
     async def generate(req: Request_, request: Request) -> Any:  # type: ignore[valid-type]
@@ -147,6 +147,18 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return record
 
     return app
+
+
+_REPLAY: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            "Idempotent-Replay": {
+                "description": "`true`: the stored answer to an earlier request with this request_id",
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+        }
+    }
+}
 
 
 async def _model_ready(svc: Service) -> tuple[bool, str]:
