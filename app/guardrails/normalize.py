@@ -1,17 +1,30 @@
 """Text views that defeat common evasions before matching: full-width forms, case, traditional
-characters, and separators slipped between characters."""
+characters, zero-width and other format characters, look-alike letters, dash variants, №/N° for #,
+and separators, symbols or emoji slipped between characters."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 
 import opencc
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _KEEP_COMPACT = re.compile(r"[\w\u3400-\u9fff#%]", re.UNICODE)
-_SPACED_OUT = re.compile(r"(?<![a-z0-9])(?:[a-z0-9][\s.*·•_\-|/]+){2,}[a-z0-9](?![a-z0-9])")
+_SEP = r"[\s.*·•_\-|/~+=^'\"`,:;!?@$&\\]"
+_SPACED_OUT = re.compile(rf"(?<![a-z0-9])(?:[a-z0-9]{_SEP}+){{2,}}[a-z0-9](?![a-z0-9])")
+# "No. 1", "N°1", "Nº 1", "№1" (NFKC turns № into "No") all read as "#1"; "#1" itself stays.
+_NUMERO = re.compile(r"(?<![a-z0-9])(?:no|n°|nº|n\.o)\s*\.?\s*(?=\d)")
+# Look-alike letters from other scripts that NFKC leaves alone (Cyrillic, Greek).
+_CONFUSABLES = str.maketrans(
+    "аеорсхуіјѕԁɡкмнтвАЕОРСХУІЈЅКМНТВαοτνικ",
+    "aeopcxyijsdgkmhtbaeopcxyijskmhtbaotvik",
+)
+_DASHES = str.maketrans(
+    {c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u2e3a\u2e3b"}
+    | {c: "'" for c in "\u2018\u2019\u02bc\u2032"}
+)
 
 
 @cache
@@ -19,22 +32,60 @@ def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
+def _visible(ch: str) -> bool:
+    """Format characters (zero-width space/joiner, bidi marks, soft hyphen) and variation
+    selectors carry nothing a reader sees: drop them."""
+    cat = unicodedata.category(ch)
+    return cat != "Cf" and not ("\ufe00" <= ch <= "\ufe0f") and cat != "Mn"
+
+
+def _symbol(ch: str) -> bool:
+    """Emoji and other pictographs, slipped between letters."""
+    return unicodedata.category(ch) in {"So", "Sk", "Co", "Cs"} or ch == "\u20e3"
+
+
+@lru_cache(maxsize=8192)
 def base(text: str) -> str:
-    """NFKC (full-width → ASCII), lower case, traditional → simplified."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    """NFKC (full-width → ASCII), lower case, look-alikes mapped, format characters dropped,
+    dash variants as "-", traditional → simplified, "No. 1" / "№1" as "#1"."""
+    text = "".join(ch for ch in unicodedata.normalize("NFKC", text) if _visible(ch))
+    text = text.lower().translate(_CONFUSABLES).translate(_DASHES)
+    text = _NUMERO.sub("#", text)
     return _t2s().convert(text) if _CJK.search(text) else text
 
 
 def compact(text: str) -> str:
-    """For Chinese terms: every separator, space and punctuation mark removed (最*低 价 → 最低价)."""
+    """For Chinese terms: every separator, space, symbol and emoji removed (最*低 价 → 最低价)."""
     return "".join(ch for ch in base(text) if _KEEP_COMPACT.match(ch) and ch != "_")
 
 
 def words(text: str) -> str:
     """For Latin terms: hyphens as spaces, one space between words, spaced-out letters joined
-    (g u a r a n t e e d → guaranteed)."""
-    text = base(text)
-    text = _SPACED_OUT.sub(lambda m: re.sub(r"[\s.*·•_\-|/]+", "", m.group(0)), text)
+    (g u a r a n t e e d → guaranteed), emoji inside a word dropped (gua🔥ranteed)."""
+    text = _letters_through_symbols(base(text))
+    text = _SPACED_OUT.sub(lambda m: re.sub(rf"{_SEP}+", "", m.group(0)), text)
     text = re.sub(r"[-_]+", " ", text)
-    text = re.sub(r"\.\s+(?=\d)", ".", text)  # "no. 1" and "no.1" alike
     return re.sub(r"\s+", " ", text).strip()
+
+
+def joined_words(text: str) -> str:
+    """For Latin terms split by hyphens or dots inside a word (guaran-teed, cu.re): those joined."""
+    text = _letters_through_symbols(base(text))
+    text = re.sub(r"(?<=[a-z])[-_.*·•|]+(?=[a-z])", "", text)
+    text = re.sub(r"[-_]+", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _letters_through_symbols(text: str) -> str:
+    """Symbols between two letters vanish; elsewhere they become spaces."""
+    if not any(_symbol(ch) for ch in text):
+        return text
+    out = []
+    for i, ch in enumerate(text):
+        if not _symbol(ch):
+            out.append(ch)
+            continue
+        before = next((c for c in reversed(text[:i]) if not _symbol(c)), " ")
+        after = next((c for c in text[i + 1 :] if not _symbol(c)), " ")
+        out.append("" if before.isalnum() and after.isalnum() else " ")
+    return "".join(out)
