@@ -63,9 +63,16 @@ def words(text: str) -> str:
     """For Latin terms: hyphens as spaces, one space between words, spaced-out letters joined
     (g u a r a n t e e d → guaranteed), emoji inside a word dropped (gua🔥ranteed)."""
     text = _letters_through_symbols(base(text))
-    text = _SPACED_OUT.sub(lambda m: re.sub(rf"{_SEP}+", "", m.group(0)), text)
+    text = _SPACED_OUT.sub(_join_spaced, text)
     text = re.sub(r"[-_]+", " ", text)
     return re.sub(r"\s+", " ", text).strip()
+
+
+def _join_spaced(m: re.Match[str]) -> str:
+    """Letters spaced out one by one are joined; a wider gap (two spaces or more) between them
+    stays a word break (I n s t a n t   r e s u l t s → instant results)."""
+    parts = re.split(r"\s{2,}", m.group(0))
+    return " ".join(re.sub(rf"{_SEP}+", "", p) for p in parts)
 
 
 def joined_words(text: str) -> str:

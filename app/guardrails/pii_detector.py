@@ -7,6 +7,7 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -35,8 +36,18 @@ def luhn(digits: str) -> bool:
 
 
 def cn_id(number: str) -> bool:
-    """GB 11643-1999 check character of an 18-digit resident ID number."""
-    body, check = number[:17], number[17].upper()
+    """GB 11643-1999 resident ID: 18 characters however grouped, a real birth date, the check
+    character right."""
+    number = re.sub(r"[^0-9Xx]", "", number).upper()
+    if len(number) != 18 or not number[:17].isdigit():
+        return False
+    try:
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return False
+    if not date(1900, 1, 1) <= born <= date.today():
+        return False
+    body, check = number[:17], number[17]
     return _ID_CHECK[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=True)) % 11] == check
 
 
@@ -92,7 +103,7 @@ class PiiDetector:
         if not text:
             return []
         results = self.analyzer.analyze(text=text, language=LANGUAGE)
-        hits = sorted(results, key=lambda r: (r.start, -r.end))
+        hits = sorted(results, key=lambda r: (r.start, -r.end, -r.score))
         out: list[PiiHit] = []
         for r in hits:
             if out and r.start < out[-1].end:  # keep the first of overlapping hits
