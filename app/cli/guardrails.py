@@ -64,8 +64,8 @@ def evaluate(
     ref_bad = below_targets(ref, read_yaml(root / REFERENCE / "targets.yaml"))
     if gate and (corpus_bad or ref_bad):
         console.print(
-            f"[red]below target: corpus recall {low or 'ok'}, false positives {report.false_positive_rate:.1%}; "
-            f"reference {ref_bad or 'ok'}[/red]"
+            f"[red]below target: corpus recall {low or 'ok'}, "
+            f"false positives {report.false_positive_rate:.1%}; reference {ref_bad or 'ok'}[/red]"
         )
         raise typer.Exit(1)
 
@@ -90,6 +90,6 @@ def _print_reference(ref) -> None:
     console.print(
         f"reference: recall {caught}/{n} ({caught / max(n, 1):.1%}) on the lists the checks draw on, "
         f"{held}/{held_n} ({held / max(held_n, 1):.1%}) on held-out lists; clean look-alikes flagged "
-        f"{clean_n - passed}/{clean_n} ({ref.false_positive_rate:.1%}); {len(ref.skipped)} list terms skipped "
-        f"(reasons in reference.yaml)"
+        f"{clean_n - passed}/{clean_n} ({ref.false_positive_rate:.1%}); "
+        f"{len(ref.skipped)} list terms skipped (reasons in reference.yaml)"
     )

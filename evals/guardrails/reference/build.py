@@ -92,39 +92,88 @@ def word_samples(cfg: dict, rng: random.Random, s2t) -> tuple[list[dict], list[d
             if domain:
                 inside, outside = products[domain], rng.choice(products["general"])
                 text = carrier.format(product=inside[locale], term=evade(term, how, rng, s2t))
-                samples.append(base | {"kind": "violation", "check": "sensitive_words",
-                                       "category": f"{category}:{domain}", "product_category": inside["category"],
-                                       "evasion": how, "text": text})  # fmt: skip
+                samples.append(
+                    base
+                    | {
+                        "kind": "violation",
+                        "check": "sensitive_words",
+                        "category": f"{category}:{domain}",
+                        "product_category": inside["category"],
+                        "evasion": how,
+                        "text": text,
+                    }
+                )
                 text = carrier.format(product=outside[locale], term=term)
-                samples.append(base | {"kind": "clean", "check": "sensitive_words",
-                                       "category": f"{domain} term off-domain", "product_category": outside["category"],
-                                       "evasion": "none", "text": text})  # fmt: skip
+                samples.append(
+                    base
+                    | {
+                        "kind": "clean",
+                        "check": "sensitive_words",
+                        "category": f"{domain} term off-domain",
+                        "product_category": outside["category"],
+                        "evasion": "none",
+                        "text": text,
+                    }
+                )
                 continue
             product = rng.choice(products["general"])
             text = carrier.format(product=product[locale], term=evade(term, how, rng, s2t))
-            samples.append(base | {"kind": "violation", "check": "sensitive_words", "category": category,
-                                   "product_category": product["category"], "evasion": how, "text": text})  # fmt: skip
+            samples.append(
+                base
+                | {
+                    "kind": "violation",
+                    "check": "sensitive_words",
+                    "category": category,
+                    "product_category": product["category"],
+                    "evasion": how,
+                    "text": text,
+                }
+            )
     for locale, templates in cfg["lookalikes"].items():
         for template in templates:
             for product in products["general"]:
-                samples.append({"source": "guideline lookalikes", "held_out": False, "locale": locale,
-                                "kind": "clean", "check": "sensitive_words", "category": "lookalike",
-                                "product_category": product["category"], "evasion": "none",
-                                "text": template.format(product=product[locale])})  # fmt: skip
+                samples.append(
+                    {
+                        "source": "guideline lookalikes",
+                        "held_out": False,
+                        "locale": locale,
+                        "kind": "clean",
+                        "check": "sensitive_words",
+                        "category": "lookalike",
+                        "product_category": product["category"],
+                        "evasion": "none",
+                        "text": template.format(product=product[locale]),
+                    }
+                )
     return samples, skipped
 
 
 def _groupings(digits: str, kind: str) -> list[str]:
     if kind == "id":
-        return [digits, f"{digits[:6]} {digits[6:14]} {digits[14:]}", f"{digits[:6]}-{digits[6:14]}-{digits[14:]}",
-                " ".join(digits[i : i + 4] for i in range(0, 18, 4))]  # fmt: skip
+        return [
+            digits,
+            f"{digits[:6]} {digits[6:14]} {digits[14:]}",
+            f"{digits[:6]}-{digits[6:14]}-{digits[14:]}",
+            " ".join(digits[i : i + 4] for i in range(0, 18, 4)),
+        ]
     if kind == "mobile":
         a, b, c = digits[:3], digits[3:7], digits[7:]
-        return [digits, f"{a} {b} {c}", f"{a}-{b}-{c}", f"+86 {a} {b} {c}", f"0086-{a}-{b}-{c}", f"(+86){digits}",
-                f"+86-{digits}", f"{digits[:3]} {digits[3:6]} {digits[6:9]} {digits[9:]}"]  # fmt: skip
+        return [
+            digits,
+            f"{a} {b} {c}",
+            f"{a}-{b}-{c}",
+            f"+86 {a} {b} {c}",
+            f"0086-{a}-{b}-{c}",
+            f"(+86){digits}",
+            f"+86-{digits}",
+            f"{digits[:3]} {digits[3:6]} {digits[6:9]} {digits[9:]}",
+        ]
     if kind == "card":
-        return [digits, " ".join(digits[i : i + 4] for i in range(0, len(digits), 4)),
-                "-".join(digits[i : i + 4] for i in range(0, len(digits), 4))]  # fmt: skip
+        return [
+            digits,
+            " ".join(digits[i : i + 4] for i in range(0, len(digits), 4)),
+            "-".join(digits[i : i + 4] for i in range(0, len(digits), 4)),
+        ]
     return [digits]
 
 
@@ -155,18 +204,42 @@ def pii_samples(cfg: dict, rng: random.Random) -> list[dict]:
             grouped = rng.choice(_groupings(value, kind))
             locale = rng.choice(["zh-CN", "en-US"])
             text = rng.choice(cfg["pii"]["carriers"][locale]).format(x=grouped)
-            out.append({"source": "faker", "held_out": False, "locale": locale, "kind": "violation",
-                        "check": "pii", "category": kind, "evasion": "grouping", "text": text})  # fmt: skip
+            out.append(
+                {
+                    "source": "faker",
+                    "held_out": False,
+                    "locale": locale,
+                    "kind": "violation",
+                    "check": "pii",
+                    "category": kind,
+                    "evasion": "grouping",
+                    "text": text,
+                }
+            )
             made += 1
     for _ in range(cfg["pii"]["count"]):
         template = rng.choice(cfg["pii"]["lookalikes"])
         text = template.format(
-            order=en.numerify("2026##########"), tracking=en.numerify("############"), code=en.numerify("######"),
-            sku=en.numerify("####"), amount=f"{rng.randint(10, 9999)}.{rng.randint(0, 99):02d}",
-            discount=rng.randint(5, 200), date=en.date_between("-30d", "+30d").isoformat(),
-        )  # fmt: skip
-        out.append({"source": "faker", "held_out": False, "locale": "zh-CN" if re.search(r"[\u4e00-\u9fff]", text) else "en-US",
-                    "kind": "clean", "check": "pii", "category": "pii lookalike", "evasion": "none", "text": text})  # fmt: skip
+            order=en.numerify("2026##########"),
+            tracking=en.numerify("############"),
+            code=en.numerify("######"),
+            sku=en.numerify("####"),
+            amount=f"{rng.randint(10, 9999)}.{rng.randint(0, 99):02d}",
+            discount=rng.randint(5, 200),
+            date=en.date_between("-30d", "+30d").isoformat(),
+        )
+        out.append(
+            {
+                "source": "faker",
+                "held_out": False,
+                "locale": "zh-CN" if re.search(r"[\u4e00-\u9fff]", text) else "en-US",
+                "kind": "clean",
+                "check": "pii",
+                "category": "pii lookalike",
+                "evasion": "none",
+                "text": text,
+            }
+        )
     return out
 
 
