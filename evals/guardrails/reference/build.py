@@ -188,7 +188,7 @@ def pii_samples(cfg: dict, rng: random.Random) -> list[dict]:
     zh.seed_instance(cfg["seed"])
     en.seed_instance(cfg["seed"])
     valid = {
-        "id": lambda s: id_validator.is_valid(s) and ric.calc_check_digit(s[:17]) == s[17].upper(),
+        "id": lambda s: id_validator.is_valid(s) and ric.calc_check_digit(s) == s[17].upper(),
         "mobile": lambda s: phonenumbers.is_valid_number(phonenumbers.parse(s, "CN")),
         "card": luhn.is_valid,
         "email": lambda s: re.fullmatch(r"[^@\s]+@[^@\s]+\.[a-z]{2,}", s) is not None,
