@@ -27,6 +27,11 @@ _DASHES = str.maketrans(
 )
 
 
+_FIRST = re.compile(r"第[1壹](?![0-9])")
+_LEET_MAP = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+_LEET = re.compile(r"(?<=[a-z])[013457@$](?=[a-z])|(?<=[a-z])[013457@$](?=[013457@$][a-z])")
+
+
 @cache
 def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
@@ -48,15 +53,20 @@ def _symbol(ch: str) -> bool:
 def base(text: str) -> str:
     """NFKC (full-width → ASCII), lower case, look-alikes mapped, format characters dropped,
     dash variants as "-", traditional → simplified, "No. 1" / "№1" as "#1"."""
-    text = "".join(ch for ch in unicodedata.normalize("NFKC", text) if _visible(ch))
+    text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():  # accents off Latin letters (gúaranteed), CJK is left as it is
+        text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if _visible(ch))
     text = text.lower().translate(_CONFUSABLES).translate(_DASHES)
     text = _NUMERO.sub("#", text)
     return _t2s().convert(text) if _CJK.search(text) else text
 
 
 def compact(text: str) -> str:
-    """For Chinese terms: every separator, space, symbol and emoji removed (最*低 价 → 最低价)."""
-    return "".join(ch for ch in base(text) if _KEEP_COMPACT.match(ch) and ch != "_")
+    """For Chinese terms: every separator, space, symbol and emoji removed (最*低 价 → 最低价);
+    第1 / 第壹 read as 第一, so its ordinal exceptions hold in any numeral."""
+    text = "".join(ch for ch in base(text) if _KEEP_COMPACT.match(ch) and ch != "_")
+    return _FIRST.sub("第一", text) if "第" in text else text
 
 
 def words(text: str) -> str:
@@ -76,8 +86,10 @@ def _join_spaced(m: re.Match[str]) -> str:
 
 
 def joined_words(text: str) -> str:
-    """For Latin terms split by hyphens or dots inside a word (guaran-teed, cu.re): those joined."""
+    """For Latin terms split by hyphens or dots inside a word (guaran-teed, cu.re): those joined;
+    digits and @/$ standing for letters inside a word read as letters (gu4r4nteed, b3st)."""
     text = _letters_through_symbols(base(text))
+    text = _LEET.sub(lambda m: _LEET_MAP[m.group(0)], text)
     text = re.sub(r"(?<=[a-z])[-_.*·•|]+(?=[a-z])", "", text)
     text = re.sub(r"[-_]+", " ", text)
     return re.sub(r"\s+", " ", text).strip()
