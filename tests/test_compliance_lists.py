@@ -124,7 +124,7 @@ def test_a_hit_names_term_category_list_and_source():
     detail = run("千金难求的好锅").detail
     assert "“千金难求”" in detail and "urgency_scarcity" in detail and "words/urgency_zh.yaml" in detail
     assert "source: 《广告法》违禁词 list" in detail
-    detail = run("销量第1的炒锅").detail
+    detail = run("这口锅口碑第1").detail
     assert "patterns.yaml#diyi" in detail and "source:" in detail
 
 
