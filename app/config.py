@@ -9,7 +9,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-JSON_MODES = ("json_schema", "json_object", "llama_cpp")
+JSON_MODES = ("json_schema", "json_object")
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -24,6 +24,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(_float(env, name, default))
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,10 @@ class Settings:
     max_repairs: int = 1
     commerce_timeout_s: float = 2.0
     commerce_cache_ttl_s: float = 30.0
+    local_model: Path | None = None
     local_model_threads: int = 2
+    local_model_slots: int = 4  # the most variants a request may ask for, generated side by side
+    local_model_context: int = 2048  # tokens per slot: a Chinese e-mail prompt and its answer fit
 
     @property
     def index_path(self) -> Path:
@@ -59,17 +69,15 @@ class Settings:
 
     @property
     def json_mode(self) -> str:
-        """How to ask for structured output: explicit, else by backend."""
-        if self.llm_json_mode:
-            return self.llm_json_mode
-        return "llama_cpp" if self.uses_embedded_model else "json_schema"
+        """How to ask for structured output: the standard json_schema unless told otherwise."""
+        return self.llm_json_mode or "json_schema"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         mode = env.get("COPYDESK_LLM_JSON_MODE") or None
         if mode is not None and mode not in JSON_MODES:
-            raise ValueError(f"COPYDESK_LLM_JSON_MODE must be one of {', '.join(JSON_MODES)}")
+            raise ValueError(f"COPYDESK_LLM_JSON_MODE must be one of {', '.join(JSON_MODES)}, got {mode!r}")
         keys = frozenset(k.strip() for k in env.get("COPYDESK_API_KEYS", "").split(",") if k.strip())
         return cls(
             llm_base_url=env.get("COPYDESK_LLM_BASE_URL") or None,
@@ -88,5 +96,8 @@ class Settings:
             max_repairs=_int(env, "COPYDESK_MAX_REPAIRS", cls.max_repairs),
             commerce_timeout_s=_float(env, "COPYDESK_COMMERCE_TIMEOUT_S", cls.commerce_timeout_s),
             commerce_cache_ttl_s=_float(env, "COPYDESK_COMMERCE_CACHE_TTL_S", 30.0),
-            local_model_threads=_int(env, "COPYDESK_LOCAL_MODEL_THREADS", 2),
+            local_model=Path(env["COPYDESK_LOCAL_MODEL"]) if env.get("COPYDESK_LOCAL_MODEL") else None,
+            local_model_threads=_positive(env, "COPYDESK_LOCAL_MODEL_THREADS", cls.local_model_threads),
+            local_model_slots=_positive(env, "COPYDESK_LOCAL_MODEL_SLOTS", cls.local_model_slots),
+            local_model_context=_positive(env, "COPYDESK_LOCAL_MODEL_CONTEXT", cls.local_model_context),
         )

@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         commerce_ok = await svc.commerce.ping()
         kb_size = svc.knowledge.size()
         checks = {
-            "model": {"ready": model_ok, "detail": model_detail},
+            "model": {"ready": model_ok, "detail": model_detail, "served": svc.model_label},
             "commerce": {"ready": commerce_ok},
             "knowledge": {"ready": kb_size > 0, "documents": kb_size},
         }
