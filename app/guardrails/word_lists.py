@@ -21,6 +21,7 @@ class Term:
     source: str
     scope: str = GENERAL
     exceptions: tuple[str, ...] = ()
+    except_re: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,12 @@ class Pattern:
     source: str
     scope: str = GENERAL
     exceptions: tuple[str, ...] = ()
+    except_re: tuple[re.Pattern[str], ...] = ()
+
+
+def _except_re(raw: dict, item: dict) -> tuple[re.Pattern[str], ...]:
+    """Allowed uses as regular expressions, anchored where the hit starts (最高20瓦: a spec)."""
+    return tuple(re.compile(r) for r in [*(raw.get("except_re") or ()), *(item.get("except_re") or ())])
 
 
 def _source(raw: dict, item: dict) -> str:
@@ -62,6 +69,7 @@ def load_terms(folder: Path) -> tuple[list[Term], list[Pattern]]:
                     source=_source(raw, item),
                     scope=str(item.get("scope", scope)),
                     exceptions=tuple(str(e) for e in item.get("except", ())),
+                    except_re=_except_re(raw, item),
                 )
             )
         for item in raw.get("patterns", []):
@@ -75,6 +83,7 @@ def load_terms(folder: Path) -> tuple[list[Term], list[Pattern]]:
                     source=_source(raw, item),
                     scope=str(item.get("scope", scope)),
                     exceptions=tuple(str(e) for e in item.get("except", ())),
+                    except_re=_except_re(raw, item),
                 )
             )
     return terms, patterns

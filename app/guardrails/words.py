@@ -5,7 +5,7 @@ brings that domain (guardrails/domains.yaml)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +67,7 @@ class _View:
             if self.whole_words and not _bounded(view, start, end):
                 continue
             for term in terms:
-                if not _excused(view, start, end, term.exceptions, self.normalise):
+                if not _excused(view, start, end, term, self.normalise):
                     hits.append(_hit(term, term.term))
         return hits
 
@@ -83,9 +83,14 @@ def _word_char(ch: str) -> bool:
     return ch.isascii() and ch.isalnum()
 
 
-def _excused(view: str, start: int, end: int, phrases: Iterable[str], normalise: Normalise) -> bool:
-    """A hit inside an allowed longer phrase (第一次, "first order") does not count."""
-    for phrase in phrases:
+def _excused(view: str, start: int, end: int, entry: Term | Pattern, normalise: Normalise) -> bool:
+    """A hit inside an allowed longer phrase (第一次, "first order") or an allowed construction
+    starting where it starts (最高20瓦) does not count."""
+    for allowed in entry.except_re:
+        m = allowed.match(view, start)
+        if m and m.end() > end:
+            return True
+    for phrase in entry.exceptions:
         p = normalise(phrase)
         if not p:
             continue
@@ -128,7 +133,7 @@ class WordList:
                 start, end = m.start(), m.end() - 1
                 if pattern.view == "words" and not _bounded(view, start, end):
                     continue
-                if not _excused(view, start, end, pattern.exceptions, _VIEWS[pattern.view]):
+                if not _excused(view, start, end, pattern, _VIEWS[pattern.view]):
                     hits.append(_hit(pattern, m.group(0)))
         in_scope = [h for h in hits if h.scope == GENERAL or h.scope in domains]
         return _without_overlaps(in_scope)
