@@ -48,8 +48,8 @@ def test_domain_terms_apply_only_to_products_of_that_domain():
         assert run(text, "kitchen").passed, text
         medical = run(text, "otc_medicine")
         assert not medical.passed and "medical only" in medical.detail, text
-    assert run("特效修护，回来看看", "kitchen").passed
-    assert "cosmetics_claims" in run("特效修护，回来看看", "skincare").detail
+    assert run("医学护肤级的清洁，回来看看", "kitchen").passed
+    assert "cosmetics_claims" in run("医学护肤级的清洁，回来看看", "skincare").detail
     assert not run("这口锅最安全", "kitchen").passed  # 最 + adjective is general
 
 
