@@ -156,15 +156,18 @@ def test_reference_set_meets_its_floors():
 
 
 def test_domain_scoping_reaches_the_audit(api, llm):
-    """The product's category comes from the knowledge base: 特效 is a cosmetics claim for a
+    """The product's category comes from the knowledge base: 医学护肤 is a cosmetics claim for a
     serum, and the audit names the term, list and source; 安全 / 推荐 pass for running shoes."""
     llm.script(
         ok({"body": "{product}特效修护，回来看看吧。"}), ok({"body": "{product}在购物车里等您，回来看看吧。"})
     )
-    resp = api.post("/v1/generate", json=sms_request(skus=["SKU-3001"], offer_id=None, variants=1)).json()
+    resp = api.post(
+        "/v1/generate",
+        json=sms_request(request_id="serum-domain", skus=["SKU-3001"], offer_id=None, variants=1),
+    ).json()
     record = api.get(f"/v1/generations/{resp['generation_id']}").json()
     violations = json.dumps(record["variants"][0]["attempts"][0]["violations"], ensure_ascii=False)
-    assert "特效" in violations and "domain_cosmetics_zh.yaml" in violations and "source:" in violations
+    assert "医学护肤" in violations and "domain_cosmetics_zh.yaml" in violations and "source:" in violations
     llm.script(default=lambda _: ok({"body": "{product}安全舒适，为您推荐，回来看看吧。"}))
     (v,) = api.post("/v1/generate", json=sms_request(request_id="shoe-safe", variants=1)).json()["variants"]
     assert v["source"] == "llm", v
