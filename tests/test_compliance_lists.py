@@ -159,7 +159,7 @@ def test_domain_scoping_reaches_the_audit(api, llm):
     """The product's category comes from the knowledge base: 医学护肤 is a cosmetics claim for a
     serum, and the audit names the term, list and source; 安全 / 推荐 pass for running shoes."""
     llm.script(
-        ok({"body": "{product}特效修护，回来看看吧。"}), ok({"body": "{product}在购物车里等您，回来看看吧。"})
+        ok({"body": "{product}医学护肤，回来看看吧。"}), ok({"body": "{product}在购物车里等您，回来看看吧。"})
     )
     resp = api.post(
         "/v1/generate",
