@@ -103,6 +103,8 @@ def word_samples(cfg: dict, rng: random.Random, s2t) -> tuple[list[dict], list[d
                         "text": text,
                     }
                 )
+                if term not in cfg["off_domain_clean"]:
+                    continue
                 text = carrier.format(product=outside[locale], term=term)
                 samples.append(
                     base
