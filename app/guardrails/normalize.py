@@ -66,14 +66,21 @@ def compact(text: str) -> str:
     """For Chinese terms: every separator, space, symbol and emoji removed (最*低 价 → 最低价);
     第1 / 第壹 read as 第一, so its ordinal exceptions hold in any numeral."""
     text = "".join(ch for ch in base(text) if _KEEP_COMPACT.match(ch) and ch != "_")
+    if _CJK.search(text):  # again once joined: 反 覆 is only 反复 as a phrase
+        text = _t2s().convert(text)
     return _FIRST.sub("第一", text) if "第" in text else text
+
+
+def tight(text: str) -> str:
+    """The base view with only whitespace removed: where punctuation still separates (最大】20W)."""
+    return re.sub(r"\s+", "", base(text))
 
 
 def words(text: str) -> str:
     """For Latin terms: hyphens as spaces, one space between words, spaced-out letters joined
     (g u a r a n t e e d → guaranteed), emoji inside a word dropped (gua🔥ranteed)."""
     text = _letters_through_symbols(base(text))
-    text = _SPACED_OUT.sub(_join_spaced, text)
+    text = _NUMERO.sub("#", _SPACED_OUT.sub(_join_spaced, text))
     text = re.sub(r"[-_]+", " ", text)
     return re.sub(r"\s+", " ", text).strip()
 
@@ -81,7 +88,7 @@ def words(text: str) -> str:
 def _join_spaced(m: re.Match[str]) -> str:
     """Letters spaced out one by one are joined; a wider gap (two spaces or more) between them
     stays a word break (I n s t a n t   r e s u l t s → instant results)."""
-    parts = re.split(r"\s{2,}", m.group(0))
+    parts = re.split(r"\s{2,}|\s+-\s+", m.group(0))
     return " ".join(re.sub(rf"{_SEP}+", "", p) for p in parts)
 
 

@@ -13,7 +13,7 @@ import ahocorasick
 
 from app.guardrails.base import CheckContext, CheckResult, Copy, failed, passed
 from app.guardrails.link_policy import without_links
-from app.guardrails.normalize import compact, joined_words, words
+from app.guardrails.normalize import compact, joined_words, tight, words
 from app.guardrails.word_lists import GENERAL, DomainMap, Pattern, Term, load_terms
 
 _LATIN = re.compile(r"^[\x00-\x7f]+$")
@@ -58,7 +58,7 @@ class _View:
         if self.terms:
             self.automaton.make_automaton()
 
-    def find(self, view: str) -> list[WordHit]:
+    def find(self, view: str, spaced: str = "") -> list[WordHit]:
         if not self.terms:
             return []
         hits: list[WordHit] = []
@@ -67,7 +67,7 @@ class _View:
             if self.whole_words and not _bounded(view, start, end):
                 continue
             for term in terms:
-                if not _excused(view, start, end, term, self.normalise):
+                if not _excused(view, start, end, term, self.normalise, spaced):
                     hits.append(_hit(term, term.term))
         return hits
 
@@ -83,12 +83,14 @@ def _word_char(ch: str) -> bool:
     return ch.isascii() and ch.isalnum()
 
 
-def _excused(view: str, start: int, end: int, entry: Term | Pattern, normalise: Normalise) -> bool:
+def _excused(
+    view: str, start: int, end: int, entry: Term | Pattern, normalise: Normalise, spaced: str = ""
+) -> bool:
     """A hit inside an allowed longer phrase (第一次, "first order") or an allowed construction
-    starting where it starts (最高20瓦) does not count."""
+    starting with it (最高20瓦: read on the view that keeps punctuation, so 最大】20W is no spec)."""
+    hit = view[start : end + 1]
     for allowed in entry.except_re:
-        m = allowed.match(view, start)
-        if m and m.end() > end:
+        if any(m.group(0).startswith(hit) for m in allowed.finditer(spaced or view)):
             return True
     for phrase in entry.exceptions:
         p = normalise(phrase)
@@ -125,7 +127,8 @@ class WordList:
         if not text:
             return []
         views = {"compact": compact(text), "words": words(text)}
-        hits = self.chinese.find(views["compact"]) + self.latin.find(views["words"])
+        spaced = {"compact": tight(text), "words": ""}
+        hits = self.chinese.find(views["compact"], spaced["compact"]) + self.latin.find(views["words"])
         hits += self.latin_joined.find(joined_words(text))
         for pattern in self.patterns:
             view = views[pattern.view]
@@ -133,7 +136,7 @@ class WordList:
                 start, end = m.start(), m.end() - 1
                 if pattern.view == "words" and not _bounded(view, start, end):
                     continue
-                if not _excused(view, start, end, pattern, _VIEWS[pattern.view]):
+                if not _excused(view, start, end, pattern, _VIEWS[pattern.view], spaced[pattern.view]):
                     hits.append(_hit(pattern, m.group(0)))
         in_scope = [h for h in hits if h.scope == GENERAL or h.scope in domains]
         return _without_overlaps(in_scope)

@@ -81,31 +81,29 @@ def word_samples(cfg: dict, rng: random.Random, s2t) -> tuple[list[dict], list[d
     products = cfg["products"]
     for source, spec in cfg["sources"].items():
         locale = spec["locale"]
-        for n, (term, category, domain) in enumerate(read_list(HERE / "lists" / spec["file"])):
+        for term, category, domain in read_list(HERE / "lists" / spec["file"]):
             if term in cfg["skip_terms"]:
                 skipped.append({"source": source, "term": term, "why": cfg["skip_terms"][term]})
                 continue
-            evasions = cfg["evasions"][locale]
-            how = evasions[n % len(evasions)]
-            carrier = rng.choice(cfg["carriers"][locale])
             base = {"source": source, "held_out": spec["held_out"], "locale": locale, "term": term}
-            if domain:
-                inside, outside = products[domain], rng.choice(products["general"])
-                text = carrier.format(product=inside[locale], term=evade(term, how, rng, s2t))
+            for how in cfg["evasions"][locale]:  # every term under every evasion
+                carrier = rng.choice(cfg["carriers"][locale])
+                product = products[domain] if domain else rng.choice(products["general"])
+                text = carrier.format(product=product[locale], term=evade(term, how, rng, s2t))
                 samples.append(
                     base
                     | {
                         "kind": "violation",
                         "check": "sensitive_words",
-                        "category": f"{category}:{domain}",
-                        "product_category": inside["category"],
+                        "category": f"{category}:{domain}" if domain else category,
+                        "product_category": product["category"],
                         "evasion": how,
                         "text": text,
                     }
                 )
-                if term not in cfg["off_domain_clean"]:
-                    continue
-                text = carrier.format(product=outside[locale], term=term)
+            if domain and term in cfg["off_domain_clean"]:
+                outside = rng.choice(products["general"])
+                text = rng.choice(cfg["carriers"][locale]).format(product=outside[locale], term=term)
                 samples.append(
                     base
                     | {
@@ -117,20 +115,6 @@ def word_samples(cfg: dict, rng: random.Random, s2t) -> tuple[list[dict], list[d
                         "text": text,
                     }
                 )
-                continue
-            product = rng.choice(products["general"])
-            text = carrier.format(product=product[locale], term=evade(term, how, rng, s2t))
-            samples.append(
-                base
-                | {
-                    "kind": "violation",
-                    "check": "sensitive_words",
-                    "category": category,
-                    "product_category": product["category"],
-                    "evasion": how,
-                    "text": text,
-                }
-            )
     for locale, templates in cfg["lookalikes"].items():
         for template in templates:
             for product in products["general"]:
