@@ -1,25 +1,29 @@
-"""The FastAPI app: POST /v1/generate with idempotent replays, the audit read-back, health and readiness."""
+"""The FastAPI app: POST /v1/generate with idempotent replays, the audit read-back, health and readiness.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: the request and response models are built at start-up
+from the content files, and FastAPI must see them as objects, not as names to look up."""
 
 import asyncio
 import logging
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api.auth import refuse
-from app.api.errors import ERROR_RESPONSES, error, validation_error
+from app.api.docs import mount_offline_docs
+from app.api.errors import error, error_responses, validation_error
+from app.api.limits import BodyLimit
 from app.config import Settings
+from app.content import Content, load_content
 from app.errors import RequestError
 from app.generation.service import Service, build_service
-from app.schemas import GenerateRequest, GenerateResponse
-from app.store.idempotency import IdempotencyConflict, IdempotencyStore, body_hash
+from app.schemas import request_model, response_model
+from app.store.idempotency import IdempotencyConflict, IdempotencyStore, InFlight, body_hash
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +31,17 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
     """The app; `service` may be passed in by tests that build it themselves."""
     settings = settings or Settings.from_env()
+    # The published schema's enums come from the content files the service will serve.
+    content: Content = service.content if service is not None else load_content(settings.content_dir)
+    Request_ = request_model(tuple(content.channels), tuple(content.journeys))  # noqa: N806
+    Response_ = response_model(tuple(t.name for t in content.tones))  # noqa: N806
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         svc = service or await asyncio.to_thread(build_service, settings)
         app.state.service = svc
         app.state.idempotency = IdempotencyStore(settings.data_dir / "copydesk.db")
-        app.state.inflight = {}
+        app.state.inflight = InFlight()
         try:
             yield
         finally:
@@ -46,7 +54,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         version=__version__,
         description="Marketing message copy from an LLM, checked before it is sent.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    mount_offline_docs(app)
+    app.add_middleware(BodyLimit)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -59,7 +71,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error(exc.status_code, code, str(exc.detail))
+        return error(exc.status_code, code, str(exc.detail), headers=exc.headers)  # 405 keeps Allow
 
     @app.exception_handler(Exception)
     async def on_crash(_: Request, exc: Exception) -> JSONResponse:
@@ -76,7 +88,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "a part is not ready"}})
     async def readyz(request: Request) -> JSONResponse:
         svc: Service = request.app.state.service
         model_ok, model_detail = await _model_ready(svc)
@@ -90,14 +102,18 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         ready = all(c["ready"] for c in checks.values())
         return JSONResponse(status_code=200 if ready else 503, content={"ready": ready, "checks": checks})
 
-    @app.post("/v1/generate", response_model=GenerateResponse, responses=ERROR_RESPONSES, tags=["copy"])
-    async def generate(req: GenerateRequest, request: Request) -> Any:
+    @app.post(
+        "/v1/generate",
+        response_model=Response_,
+        responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 500),
+        tags=["copy"],
+    )
+    async def generate(req: Request_, request: Request) -> Any:  # type: ignore[valid-type]
         svc: Service = request.app.state.service
         store: IdempotencyStore = request.app.state.idempotency
-        inflight: dict[str, asyncio.Lock] = request.app.state.inflight
+        inflight: InFlight = request.app.state.inflight
         digest = body_hash(req.model_dump(mode="json"))
-        lock = inflight.setdefault(req.request_id, asyncio.Lock())
-        async with lock:
+        async with inflight.hold(req.request_id):  # released however the request ends
             try:
                 stored = store.get(req.request_id, digest)
             except IdempotencyConflict:
@@ -111,11 +127,17 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
                 return JSONResponse(stored, headers={"Idempotent-Replay": "true"})
             resp = await svc.generator.generate(req)
             store.put(req.request_id, digest, resp.model_dump(mode="json"))
-        inflight.pop(req.request_id, None)
         return resp
 
-    @app.get("/v1/generations/{generation_id}", responses=ERROR_RESPONSES, tags=["audit"])
-    async def generation(generation_id: str, request: Request) -> Any:
+    @app.get(
+        "/v1/generations/{generation_id}",
+        responses=error_responses(401, 403, 404, 422, 429, 500),
+        tags=["audit"],
+    )
+    async def generation(
+        request: Request,
+        generation_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+    ) -> Any:
         """The audit record of one generation: request (PII redacted), raw model outputs,
         every violation, the variants returned, timings."""
         svc: Service = request.app.state.service

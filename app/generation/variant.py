@@ -106,7 +106,7 @@ class VariantDrafter:
                 break
             raws.append(done.raw)
             template = done.parsed.model_dump()
-            copy, last_checks = self.check(template, ctx, variant_id)
+            copy, last_checks = await asyncio.to_thread(self.check, template, ctx, variant_id)
             violations = [f"{r.name}: {r.detail}" for r in last_checks if not r.passed]
             attempts.append(
                 {
@@ -123,7 +123,7 @@ class VariantDrafter:
             if {r.name for r in last_checks if not r.passed} <= {"channel_limits"}:
                 fixed = repair(template, spec, ctx.locale, ctx.values)  # cut before re-asking
                 if fixed is not None:
-                    copy, checks = self.check(fixed, ctx, variant_id)
+                    copy, checks = await asyncio.to_thread(self.check, fixed, ctx, variant_id)
                     if all(r.passed for r in checks):
                         attempts.append({"deterministic_repair": fixed})
                         elapsed = time.perf_counter() - started

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from app.store.sqlite import open_store
@@ -51,3 +54,28 @@ class IdempotencyStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+class InFlight:
+    """One request per request_id at a time; a key's lock is dropped when its last holder leaves,
+    whether the request succeeded, failed or was cancelled."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, holders = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, holders + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, holders = self._locks[key]
+            if holders <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, holders - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
