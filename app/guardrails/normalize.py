@@ -18,8 +18,8 @@ _SPACED_OUT = re.compile(rf"(?<![a-z0-9])(?:[a-z0-9]{_SEP}+){{2,}}[a-z0-9](?![a-
 _NUMERO = re.compile(r"(?<![a-z0-9])(?:no|n°|nº|n\.o)\s*\.?\s*(?=\d)")
 # Look-alike letters from other scripts that NFKC leaves alone (Cyrillic, Greek).
 _CONFUSABLES = str.maketrans(
-    "аеорсхуіјѕԁɡкмнтвАЕОРСХУІЈЅКМНТВαοτνικ",
-    "aeopcxyijsdgkmhtbaeopcxyijskmhtbaotvik",
+    "аеорсхуіјѕԁɡкмнтвАЕОРСХУІЈЅКМНТВαοτνικԛԝᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ",
+    "aeopcxyijsdgkmhtbaeopcxyijskmhtbaotvikqwabcdefghijklmnoprstuvwyz",
 )
 _DASHES = str.maketrans(
     {c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u2e3a\u2e3b"}
