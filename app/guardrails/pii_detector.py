@@ -51,7 +51,26 @@ def cn_id(number: str) -> bool:
     return _ID_CHECK[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=True)) % 11] == check
 
 
-VALIDATORS = {"luhn": luhn, "cn_id": cn_id}
+# Issuer prefixes and lengths of the card schemes (ISO/IEC 7812 IIN ranges): an order number that
+# happens to pass Luhn is not a card unless it also looks like one.
+_CARD_SCHEMES = re.compile(
+    r"^(?:4(?:\d{12}|\d{15}|\d{18})"  # Visa 13/16/19
+    r"|(?:5[1-5]\d{2}|222[1-9]|22[3-9]\d|2[3-6]\d{2}|27[01]\d|2720)\d{12}"  # Mastercard
+    r"|3[47]\d{13}"  # Amex
+    r"|3(?:0[0-5]|[68]\d)\d{11,16}"  # Diners
+    r"|35(?:2[89]|[3-8]\d)\d{12,15}"  # JCB
+    r"|6(?:011|5\d{2}|4[4-9]\d)\d{12,15}"  # Discover
+    r"|62\d{14,17}"  # UnionPay
+    r"|(?:50|5[6-9]|6\d)\d{10,17})$"  # Maestro
+)
+
+
+def card(digits: str) -> bool:
+    number = re.sub(r"\D", "", digits)
+    return luhn(number) and _CARD_SCHEMES.match(number) is not None
+
+
+VALIDATORS = {"luhn": card, "cn_id": cn_id}
 
 
 class _Validated(PatternRecognizer):

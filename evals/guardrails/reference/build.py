@@ -82,8 +82,9 @@ def word_samples(cfg: dict, rng: random.Random, s2t) -> tuple[list[dict], list[d
     for source, spec in cfg["sources"].items():
         locale = spec["locale"]
         for term, category, domain in read_list(HERE / "lists" / spec["file"]):
-            if term in cfg["skip_terms"]:
-                skipped.append({"source": source, "term": term, "why": cfg["skip_terms"][term]})
+            skip = {k.lower(): why for k, why in cfg["skip_terms"].items()}
+            if term.lower() in skip:
+                skipped.append({"source": source, "term": term, "why": skip[term.lower()]})
                 continue
             base = {"source": source, "held_out": spec["held_out"], "locale": locale, "term": term}
             for how in cfg["evasions"][locale]:  # every term under every evasion
