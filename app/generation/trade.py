@@ -53,6 +53,7 @@ class TradeResolver:
                     price=sku.price,
                     list_price=sku.list_price,
                     stock=sku.stock,
+                    category=known.category if known else "",
                 )
             )
         if offer is not None and not offer.applies_to(req.skus):
@@ -83,7 +84,10 @@ class TradeResolver:
             known = self.knowledge.product(sku_id, req.locale)
             products.append(
                 ProductFacts(
-                    sku=sku_id, name=known.name if known else None, facts=known.facts if known else []
+                    sku=sku_id,
+                    name=known.name if known else None,
+                    facts=known.facts if known else [],
+                    category=known.category if known else "",
                 )
             )
         return TradeFacts(products=products, offer=None, commerce_available=False)

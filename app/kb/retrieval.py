@@ -90,8 +90,9 @@ class ChromaKnowledge:
         )
         name = str((rows[0][2] or {}).get("title", "")) or None
         return ProductKnowledge(
-            sku=sku, name=name, facts=[d for _, d, _ in rows], fact_ids=[i for i, _, _ in rows]
-        )
+            sku=sku, name=name, facts=[d for _, d, _ in rows], fact_ids=[i for i, _, _ in rows],
+            category=str((rows[0][2] or {}).get("category", "")),
+        )  # fmt: skip
 
     # -- search --------------------------------------------------------------------------------
     def search(
