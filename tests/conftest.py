@@ -148,3 +148,22 @@ def sms_request(**overrides) -> dict:
     }
     body.update(overrides)
     return body
+
+
+@pytest.fixture(scope="session")
+def _postgres():
+    """A real PostgreSQL for the session (skipped with the reason where the server is absent)."""
+    from tests.pg import PostgresCluster, missing_reason
+
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    cluster = PostgresCluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(_postgres) -> str:
+    """A fresh, empty database on the session's PostgreSQL."""
+    return _postgres.database()

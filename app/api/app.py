@@ -15,11 +15,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app import __version__
 from app.api.auth import refuse
 from app.api.errors import ERROR_RESPONSES, error, validation_error
+from app.api.once import answer_once
 from app.config import Settings
 from app.errors import RequestError
 from app.generation.service import Service, build_service
 from app.schemas import GenerateRequest, GenerateResponse
-from app.store.idempotency import IdempotencyConflict, IdempotencyStore, body_hash
+from app.store.claims import RequestClaims
+from app.store.database import open_database
+from app.store.idempotency import body_hash
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +35,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     async def lifespan(app: FastAPI):
         svc = service or await asyncio.to_thread(build_service, settings)
         app.state.service = svc
-        app.state.idempotency = IdempotencyStore(settings.data_dir / "copydesk.db")
-        app.state.inflight = {}
+        db = svc.database or open_database(settings.database_url, settings.data_dir)
+        app.state.claims = RequestClaims(db, lease_s=settings.claim_lease_s)
         try:
             yield
         finally:
-            app.state.idempotency.close()
             if service is None:
                 await svc.aclose()
 
@@ -93,26 +95,14 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     @app.post("/v1/generate", response_model=GenerateResponse, responses=ERROR_RESPONSES, tags=["copy"])
     async def generate(req: GenerateRequest, request: Request) -> Any:
         svc: Service = request.app.state.service
-        store: IdempotencyStore = request.app.state.idempotency
-        inflight: dict[str, asyncio.Lock] = request.app.state.inflight
         digest = body_hash(req.model_dump(mode="json"))
-        lock = inflight.setdefault(req.request_id, asyncio.Lock())
-        async with lock:
-            try:
-                stored = store.get(req.request_id, digest)
-            except IdempotencyConflict:
-                return error(
-                    409,
-                    "idempotency_conflict",
-                    f"request_id {req.request_id} was used before with a different body",
-                    "request_id",
-                )
-            if stored is not None:
-                return JSONResponse(stored, headers={"Idempotent-Replay": "true"})
-            resp = await svc.generator.generate(req)
-            store.put(req.request_id, digest, resp.model_dump(mode="json"))
-        inflight.pop(req.request_id, None)
-        return resp
+        return await answer_once(
+            request.app.state.claims,
+            req.request_id,
+            digest,
+            lambda: svc.generator.generate(req),
+            max_wait_s=settings.deadline_s + 2 * settings.claim_lease_s,
+        )
 
     @app.get("/v1/generations/{generation_id}", responses=ERROR_RESPONSES, tags=["audit"])
     async def generation(generation_id: str, request: Request) -> Any:

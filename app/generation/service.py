@@ -23,6 +23,7 @@ from app.kb.interface import KnowledgeBase
 from app.llm.client import LLMClient
 from app.llm.embedded import MODEL_ALIAS, EmbeddedModelServer
 from app.store.audit import AuditLog
+from app.store.database import Database, open_database
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,13 @@ class Service:
     commerce: CommerceClient
     knowledge: KnowledgeBase
     embedded: EmbeddedModelServer | None
+    database: Database | None = None  # audit and request claims: SQLite, or the shared PostgreSQL
 
     async def aclose(self) -> None:
         if self.generator.audit is not None:
             self.generator.audit.close()
+        if self.database is not None:
+            self.database.close()
         await self.commerce.aclose()
         await self.llm.client.close()
         if self.embedded is not None:
@@ -49,6 +53,7 @@ class Service:
 def build_service(settings: Settings) -> Service:
     """Start what the settings ask for; with nothing set, the embedded model and demo catalog."""
     content = load_content(settings.content_dir)
+    database = open_database(settings.database_url, settings.data_dir)
     catalog = load_catalog(content.knowledge_dir)
     knowledge = open_knowledge(settings.content_dir, settings.index_path, settings.chroma_url)
 
@@ -88,7 +93,7 @@ def build_service(settings: Settings) -> Service:
         deadline_s=settings.deadline_s,
         max_repairs=settings.max_repairs,
         pii=pii,
-        audit=AuditLog(settings.data_dir / "copydesk.db"),
+        audit=AuditLog(database),
         links=LinkPolicy.load(settings.content_dir / "guardrails" / "links.yaml"),
     )
-    return Service(settings, content, generator, llm, commerce, knowledge, embedded)
+    return Service(settings, content, generator, llm, commerce, knowledge, embedded, database)
