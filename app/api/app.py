@@ -7,14 +7,16 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import __version__
+from app import __version__, request_context
 from app.api.auth import refuse
+from app.api.clients import ClientLimits
 from app.api.errors import ERROR_RESPONSES, error, validation_error
+from app.api.metrics import metrics_response, observed
 from app.api.once import answer_once
 from app.config import Settings
 from app.errors import RequestError
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
     """The app; `service` may be passed in by tests that build it themselves."""
     settings = settings or Settings.from_env()
+    limits = ClientLimits(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -72,7 +75,13 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     async def guard(request: Request, call_next):
         if request.url.path.startswith("/v1/") and (refused := refuse(request, settings)) is not None:
             return refused
+        if request.url.path.startswith("/v1/"):
+            return await limits.serve(request, call_next)  # client name, rate limit, concurrency cap
         return await call_next(request)
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics() -> Response:
+        return metrics_response()
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -92,16 +101,25 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         ready = all(c["ready"] for c in checks.values())
         return JSONResponse(status_code=200 if ready else 503, content={"ready": ready, "checks": checks})
 
-    @app.post("/v1/generate", response_model=GenerateResponse, responses=ERROR_RESPONSES, tags=["copy"])
+    @app.post(
+        "/v1/generate",
+        response_model=GenerateResponse,
+        responses={**ERROR_RESPONSES, 429: ERROR_RESPONSES[409]},
+        tags=["copy"],
+    )
     async def generate(req: GenerateRequest, request: Request) -> Any:
         svc: Service = request.app.state.service
+        request_context.request_id.set(req.request_id)
         digest = body_hash(req.model_dump(mode="json"))
-        return await answer_once(
-            request.app.state.claims,
-            req.request_id,
-            digest,
-            lambda: svc.generator.generate(req),
-            max_wait_s=settings.deadline_s + 2 * settings.claim_lease_s,
+        return await observed(
+            req,
+            lambda: answer_once(
+                request.app.state.claims,
+                req.request_id,
+                digest,
+                lambda: svc.generator.generate(req),
+                max_wait_s=settings.deadline_s + 2 * settings.claim_lease_s,
+            ),
         )
 
     @app.get("/v1/generations/{generation_id}", responses=ERROR_RESPONSES, tags=["audit"])

@@ -14,6 +14,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from app import telemetry
 from app.commerce.models import Offer, Sku
 
 T = TypeVar("T", bound=BaseModel)
@@ -87,6 +88,7 @@ class CommerceClient:
     async def _get(self, path: str, model: type[T]) -> T:
         cached = self.cache.get(path)
         if cached is not None:
+            telemetry.COMMERCE_CACHE_HITS.inc()
             if isinstance(cached, CommerceNotFound):
                 raise cached
             return cached  # type: ignore[return-value]
@@ -110,7 +112,9 @@ class CommerceClient:
         try:
             resp = await self.http.get(path)
         except httpx.HTTPError as exc:
+            telemetry.COMMERCE_CALLS.labels("unreachable").inc()
             raise _Transient(f"GET {path}: {type(exc).__name__}") from exc
+        telemetry.COMMERCE_CALLS.labels(str(resp.status_code)).inc()
         if resp.status_code == 404:
             return CommerceNotFound(path)
         if resp.status_code >= 500 or resp.status_code == 429:

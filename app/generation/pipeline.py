@@ -8,6 +8,7 @@ import time
 import uuid
 from datetime import date
 
+from app import request_context, telemetry
 from app.commerce.client import CommerceClient
 from app.commerce.facts import TradeFacts
 from app.content import Content
@@ -61,6 +62,7 @@ class Generator:
     async def generate(self, req: GenerateRequest) -> GenerateResponse:
         """Generate, and record the generation in the audit log whatever happens on the way."""
         generation_id = "gen_" + uuid.uuid4().hex[:20]
+        request_context.generation_id.set(generation_id)
         trace: dict = {"timings_ms": {}}
         started = time.perf_counter()
         audit = {
@@ -79,6 +81,7 @@ class Generator:
                 self.audit, req, self.scrubbed_audience(req), generation_id, "error", **audit, error=error
             )
             raise
+        telemetry.observe_stages(trace["timings_ms"])
         response = resp.model_dump(mode="json")
         write_audit(
             self.audit, req, self.scrubbed_audience(req), generation_id, "ok", **audit, response=response

@@ -12,6 +12,7 @@ from functools import cache
 
 from pydantic import BaseModel, ConfigDict, create_model
 
+from app import telemetry
 from app.generation.assemble import assemble
 from app.generation.repair import repair
 from app.guardrails import Check, CheckContext, CheckResult, Copy, run_checks
@@ -126,7 +127,13 @@ class VariantDrafter:
         if self.links is not None:  # tracking parameters go on before the limits are checked
             fields = {f: self.links.tag(t, ctx.channel.name, variant_id) for f, t in copy.fields.items()}
             copy = replace(copy, fields=fields)
-        return copy, run_checks(self.checks, copy, ctx)
+        started = time.perf_counter()
+        results = run_checks(self.checks, copy, ctx)
+        telemetry.STAGE_SECONDS.labels("checks").observe(time.perf_counter() - started)
+        for r in results:
+            if not r.passed:
+                telemetry.CHECK_FAILURES.labels(r.name).inc()
+        return copy, results
 
     @staticmethod
     def max_tokens(ctx: CheckContext) -> int:

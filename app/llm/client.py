@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -19,6 +20,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from app import telemetry
 from app.llm.deadline import Deadline, DeadlineExceeded
 
 T = TypeVar("T", bound=BaseModel)
@@ -159,14 +161,28 @@ class LLMClient:
                 with attempt:
                     tries += 1
                     self._check_time(deadline, 0.05)
-                    resp = await self.client.chat.completions.create(
-                        model=self.model,
-                        messages=messages,  # type: ignore[arg-type]
-                        response_format=response_format(self.json_mode, output.__name__, schema),  # type: ignore[arg-type]
-                        max_tokens=max_tokens,
-                        temperature=self.temperature,
-                        timeout=min(self.call_timeout_s, deadline.remaining()),
-                    )
+                    if tries > 1:
+                        telemetry.MODEL_RETRIES.inc()
+                    started = time.perf_counter()
+                    try:
+                        resp = await self.client.chat.completions.create(
+                            model=self.model,
+                            messages=messages,  # type: ignore[arg-type]
+                            response_format=response_format(self.json_mode, output.__name__, schema),  # type: ignore[arg-type]
+                            max_tokens=max_tokens,
+                            temperature=self.temperature,
+                            timeout=min(self.call_timeout_s, deadline.remaining()),
+                        )
+                    except Exception as exc:
+                        telemetry.MODEL_CALLS.labels("error").inc()
+                        telemetry.MODEL_ERRORS.labels(type(exc).__name__).inc()
+                        raise
+                    finally:
+                        telemetry.STAGE_SECONDS.labels("model").observe(time.perf_counter() - started)
+                    telemetry.MODEL_CALLS.labels("ok").inc()
+                    if resp.usage:
+                        telemetry.MODEL_TOKENS.labels("prompt").inc(resp.usage.prompt_tokens or 0)
+                        telemetry.MODEL_TOKENS.labels("completion").inc(resp.usage.completion_tokens or 0)
                     raw = (resp.choices[0].message.content or "") if resp.choices else ""
                     raws.append(raw)
                     if resp.choices and resp.choices[0].finish_reason == "length":

@@ -1,0 +1,49 @@
+"""GET /metrics in Prometheus text format (merged over the workers when PROMETHEUS_MULTIPROC_DIR is
+set), and the per-request observation: latency by channel / locale / status / client, variants by source."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from app import request_context, telemetry
+from app.errors import RequestError
+from app.schemas import GenerateRequest, GenerateResponse
+
+
+def metrics_response() -> Response:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def observed(req: GenerateRequest, call: Callable[[], Awaitable[Any]]) -> Any:
+    """Run the request, counting it whatever it ends in."""
+    started = time.perf_counter()
+    client = request_context.client.get() or "local"
+    status = 500
+    try:
+        resp = await call()
+        status = getattr(resp, "status_code", 200)
+        if isinstance(resp, GenerateResponse):
+            for v in resp.variants:
+                telemetry.VARIANTS.labels(v.source, req.channel).inc()
+        elif resp.headers.get("idempotent-replay"):
+            telemetry.REPLAYS.labels(client).inc()
+        return resp
+    except RequestError as exc:
+        status = exc.status
+        raise
+    finally:
+        telemetry.REQUEST_SECONDS.labels(req.channel, req.locale, str(status), client).observe(
+            time.perf_counter() - started
+        )
