@@ -10,6 +10,7 @@ from typing import Any
 
 from app import request_context
 
+QUIET = ("httpx", "httpcore", "openai", "presidio-analyzer", "bm25s", "chromadb", "jieba")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
@@ -55,6 +56,8 @@ def log_config(level: str = "info", fmt: str = "text") -> dict[str, Any]:
         "handlers": {"main": handler},
         "root": {"handlers": ["main"], "level": level.upper()},
         "loggers": {
+            # Libraries that log every call at INFO: their lines cost CPU and say nothing new.
+            **{name: {"level": "WARNING"} for name in QUIET},
             "uvicorn": {"handlers": [], "level": level.upper(), "propagate": True},
             "uvicorn.error": {"handlers": [], "level": level.upper(), "propagate": True},
             "uvicorn.access": {"handlers": [], "level": level.upper(), "propagate": True},

@@ -63,7 +63,7 @@ def test_two_instances_generate_a_request_id_once(start_api, settings, llm, shar
     assert record["generation_id"] == answers[0].json()["generation_id"]
 
 
-def _serve(settings, port: int, env_extra: dict[str, str], log: Path) -> subprocess.Popen:
+def _serve(settings, port: int, env_extra: dict[str, str], log: Path, workers: int = 1) -> subprocess.Popen:
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO_ROOT),
@@ -218,3 +218,30 @@ def test_metrics_parse_and_move_when_requests_are_served(api, llm):
     for stage in ("trade", "retrieval", "model", "checks", "variants"):
         assert moved("copydesk_stage_seconds_count", stage=stage) >= 1, stage
     assert moved("copydesk_commerce_calls_total") + moved("copydesk_commerce_cache_hits_total") >= 1
+
+
+def test_workers_share_claims_and_metrics(settings, llm, tmp_path):
+    """`serve --workers 2`: both workers answer, /metrics from any of them counts all requests."""
+    llm.script(default=slow_ok(0.2))
+    port = free_port()
+    server = _serve(settings, port, {}, tmp_path / "workers.log", workers=2)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        bodies = [sms_request(request_id=f"w{i % 3}", variants=1) for i in range(6)]
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda b: httpx.post(url + "/v1/generate", json=b, timeout=60), bodies))
+        assert [a.status_code for a in answers] == [200] * 6, [a.text for a in answers]
+        assert len(llm.calls) == 3  # three request_ids, each generated once across the workers
+        samples = {}
+        for family in text_string_to_metric_families(httpx.get(url + "/metrics").text):
+            for s in family.samples:
+                samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+        assert _total(samples, "copydesk_request_seconds_count", status="200") == 6
+        assert _total(samples, "copydesk_replays_total") == 3
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    lines = [json.loads(line) for line in (tmp_path / "workers.log").read_text().splitlines() if line]
+    served = [line for line in lines if line["msg"] == "generate 200" and "generation_id" in line]
+    assert {line["request_id"] for line in served} == {"w0", "w1", "w2"}
+    assert all(line["client"] == "local" and line["channel"] == "sms" for line in served)

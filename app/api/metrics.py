@@ -3,6 +3,7 @@ set), and the per-request observation: latency by channel / locale / status / cl
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from app import request_context, telemetry
 from app.errors import RequestError
 from app.schemas import GenerateRequest, GenerateResponse
+
+log = logging.getLogger("copydesk.requests")
 
 
 def metrics_response() -> Response:
@@ -44,6 +47,15 @@ async def observed(req: GenerateRequest, call: Callable[[], Awaitable[Any]]) -> 
         status = exc.status
         raise
     finally:
-        telemetry.REQUEST_SECONDS.labels(req.channel, req.locale, str(status), client).observe(
-            time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        telemetry.REQUEST_SECONDS.labels(req.channel, req.locale, str(status), client).observe(seconds)
+        log.info(
+            "generate %s",
+            status,
+            extra={
+                "channel": req.channel,
+                "locale": req.locale,
+                "status": status,
+                "ms": round(seconds * 1000, 1),
+            },
         )
