@@ -45,6 +45,8 @@ class Service:
         if self.database is not None:
             self.database.close()
         await self.commerce.aclose()
+        if close_knowledge := getattr(self.knowledge, "close", None):
+            close_knowledge()
         await self.llm.client.close()
         if self.embedded is not None:
             self.embedded.stop()
@@ -55,7 +57,9 @@ def build_service(settings: Settings) -> Service:
     content = load_content(settings.content_dir)
     database = open_database(settings.database_url, settings.data_dir)
     catalog = load_catalog(content.knowledge_dir)
-    knowledge = open_knowledge(settings.content_dir, settings.index_path, settings.chroma_url)
+    knowledge = open_knowledge(
+        settings.content_dir, settings.index_path, settings.chroma_url, refresh_s=settings.kb_refresh_s
+    )
 
     timeout = httpx.Timeout(settings.commerce_timeout_s)
     if settings.commerce_url:
