@@ -8,8 +8,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from app.api.errors import error
@@ -20,6 +21,13 @@ log = logging.getLogger(__name__)
 POLL_S = (0.05, 0.5)  # a waiter looks again after 50 ms, backing off to 500 ms
 
 
+async def _call(claims: RequestClaims, fn: Callable[..., Any], *args: Any) -> Any:
+    """SQLite answers in microseconds on the loop; PostgreSQL's round trip goes to a thread."""
+    if getattr(claims.db, "local", False):
+        return fn(*args)
+    return await asyncio.to_thread(fn, *args)
+
+
 async def answer_once(
     claims: RequestClaims,
     request_id: str,
@@ -27,12 +35,12 @@ async def answer_once(
     generate: Callable[[], Awaitable[BaseModel]],
     *,
     max_wait_s: float,
-) -> BaseModel | JSONResponse:
+) -> Response:
     """The stored answer (a replay), a 409 for a changed body, or a fresh generation by us."""
     give_up = time.monotonic() + max_wait_s
     poll = POLL_S[0]
     while True:
-        claim = await asyncio.to_thread(claims.claim, request_id, digest)
+        claim = await _call(claims, claims.claim, request_id, digest)
         if claim.outcome == "conflict":
             return error(
                 409,
@@ -41,7 +49,7 @@ async def answer_once(
                 "request_id",
             )
         if claim.outcome == "done":
-            return JSONResponse(claim.response, headers={"Idempotent-Replay": "true"})
+            return _json(claim.response_json or "null", {"Idempotent-Replay": "true"})
         if claim.outcome == "claimed":
             break
         if time.monotonic() > give_up:
@@ -63,9 +71,14 @@ async def answer_once(
             claims.release(request_id, owner)  # sync: must run even while being cancelled
         raise
     heartbeat.cancel()
-    if not await asyncio.to_thread(claims.complete, request_id, owner, resp.model_dump(mode="json")):
+    body = resp.model_dump_json()  # once, for the replay store and the reply alike
+    if not await _call(claims, claims.complete, request_id, owner, body):
         log.warning("request %s was taken over while generating; this answer is not stored", request_id)
-    return resp
+    return _json(body)
+
+
+def _json(body: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(body, media_type="application/json", headers=headers)
 
 
 async def _keep_alive(claims: RequestClaims, request_id: str, owner: str) -> None:
@@ -73,7 +86,7 @@ async def _keep_alive(claims: RequestClaims, request_id: str, owner: str) -> Non
     while True:
         await asyncio.sleep(claims.lease_s / 3)
         try:
-            if not await asyncio.to_thread(claims.renew, request_id, owner):
+            if not await _call(claims, claims.renew, request_id, owner):
                 return
         except Exception:  # noqa: BLE001 - a database hiccup: the next beat tries again
             log.warning("could not renew the claim on %s", request_id, exc_info=True)

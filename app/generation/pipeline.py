@@ -4,6 +4,7 @@ parallel, and the response; every generation lands in the audit log whatever hap
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from datetime import date
@@ -109,7 +110,10 @@ class Generator:
         ctx = CheckContext(channel=spec, locale=req.locale, trade=trade, values=values)
         tones = [t.name for t in self.content.tones][: req.variants]
 
-        fallbacks = fallback_copies(self.content, self.checks, ctx, req.journey, req.variants)
+        # Checked fallback copy only when a variant needs it: most requests never do.
+        fallbacks = functools.cache(
+            lambda: fallback_copies(self.content, self.checks, ctx, req.journey, req.variants)
+        )
         audience = self.scrubbed_audience(req)
         mark = time.perf_counter()
         evidence = await asyncio.to_thread(
@@ -135,12 +139,19 @@ class Generator:
         results = await asyncio.gather(
             *(
                 self.drafter.draft(
-                    ctx, tone, renderer(tone), fallbacks[i], deadline, _variant_id(generation_id, i)
+                    ctx,
+                    tone,
+                    renderer(tone),
+                    lambda i=i: fallbacks()[i],
+                    deadline,
+                    _variant_id(generation_id, i),
                 )
                 for i, tone in enumerate(tones)
             )
         )
         timings["variants"] = _ms(mark)
+        for r in results:
+            telemetry.VARIANTS.labels(r.source, req.channel).inc()
         trace["variants"] = [
             {"tone": r.tone, "source": r.source, "attempts": r.attempts, "ms": round(r.seconds * 1000, 1)}
             for r in results

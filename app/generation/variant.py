@@ -67,7 +67,7 @@ class VariantDrafter:
         ctx: CheckContext,
         tone: str,
         render: Callable[[list[str]], list[dict]],
-        fallback: tuple[Copy, list[CheckResult]],
+        fallback: Callable[[], tuple[Copy, list[CheckResult]]],
         deadline: Deadline,
         variant_id: str,
     ) -> VariantResult:
@@ -117,7 +117,7 @@ class VariantDrafter:
                         attempts.append({"deterministic_repair": fixed})
                         elapsed = time.perf_counter() - started
                         return VariantResult(tone, copy, checks, "repaired", raws, attempts, elapsed)
-        copy, checks = fallback
+        copy, checks = fallback()
         return VariantResult(tone, copy, checks, "fallback", raws, attempts, time.perf_counter() - started)
 
     def check(

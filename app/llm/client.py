@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from typing import Any, TypeVar
 
 import openai
 from openai import AsyncOpenAI
+from openai._base_client import make_request_options
+from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 from tenacity import (
     AsyncRetrying,
@@ -108,6 +111,20 @@ def response_format(mode: str, name: str, schema: dict[str, Any]) -> dict[str, A
     return {"type": "json_object"}
 
 
+def request_options(timeout: float) -> Any:
+    """The per-call options `chat.completions.create` would pass (the bearer key, the timeout)."""
+    try:
+        return make_request_options(timeout=timeout, security={"bearer_auth": True})
+    except TypeError:  # openai releases before per-request security options
+        return make_request_options(timeout=timeout)
+
+
+@functools.cache
+def output_schema(output: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema of an output model, built once per model rather than per call."""
+    return output.model_json_schema()
+
+
 def parse_output(raw: str, model: type[T]) -> T:
     try:
         # llama.cpp's grammar lets raw newlines into strings; strict=False accepts them.
@@ -147,7 +164,7 @@ class LLMClient:
         max_tokens: int = 300,
     ) -> Completion:
         """Ask until the answer parses as `output`, the attempts run out or the deadline passes."""
-        schema = output.model_json_schema()
+        schema = output_schema(output)
         messages = self._with_schema_hint(messages, schema)
         raws: list[str] = []
         tries = 0
@@ -165,13 +182,20 @@ class LLMClient:
                         telemetry.MODEL_RETRIES.inc()
                     started = time.perf_counter()
                     try:
-                        resp = await self.client.chat.completions.create(
-                            model=self.model,
-                            messages=messages,  # type: ignore[arg-type]
-                            response_format=response_format(self.json_mode, output.__name__, schema),  # type: ignore[arg-type]
-                            max_tokens=max_tokens,
-                            temperature=self.temperature,
-                            timeout=min(self.call_timeout_s, deadline.remaining()),
+                        # client.post, not chat.completions.create: the same request, without the
+                        # SDK's recursive transform of the params (~1/5 of a request's CPU here).
+                        body = {
+                            "model": self.model,
+                            "messages": messages,
+                            "response_format": response_format(self.json_mode, output.__name__, schema),
+                            "max_tokens": max_tokens,
+                            "temperature": self.temperature,
+                        }
+                        resp = await self.client.post(
+                            "/chat/completions",
+                            body=body,
+                            cast_to=ChatCompletion,
+                            options=request_options(min(self.call_timeout_s, deadline.remaining())),
                         )
                     except Exception as exc:
                         telemetry.MODEL_CALLS.labels("error").inc()

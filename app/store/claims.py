@@ -25,8 +25,12 @@ Outcome = Literal["claimed", "done", "busy", "conflict"]
 class Claim:
     outcome: Outcome
     owner: str | None = None  # ours when claimed
-    response: dict[str, Any] | None = None  # when done
+    response_json: str | None = None  # when done: the answer as it was sent
     lease_until: float | None = None  # when busy: when the holder's lease runs out
+
+    @property
+    def response(self) -> dict[str, Any] | None:
+        return json.loads(self.response_json) if self.response_json is not None else None
 
 
 class RequestClaims:
@@ -64,7 +68,7 @@ class RequestClaims:
         if held[0] != digest:
             return Claim("conflict")
         if held[1] == "done":
-            return Claim("done", response=json.loads(held[2]))
+            return Claim("done", response_json=held[2])
         return Claim("busy", lease_until=float(held[3] or now))
 
     def renew(self, request_id: str, owner: str) -> bool:
@@ -76,12 +80,14 @@ class RequestClaims:
         )
         return row is not None
 
-    def complete(self, request_id: str, owner: str, response: dict[str, Any]) -> bool:
-        """Store the answer for replays; False when the claim was lost to a takeover meanwhile."""
+    def complete(self, request_id: str, owner: str, response: dict[str, Any] | str) -> bool:
+        """Store the answer (JSON text or a dict) for replays; False when the claim was lost to a
+        takeover meanwhile."""
+        text = response if isinstance(response, str) else json.dumps(response, ensure_ascii=False)
         row = self.db.fetchone(
             "UPDATE idempotency SET state = 'done', response = ?, lease_until = NULL"
             " WHERE request_id = ? AND owner = ? RETURNING request_id",
-            (json.dumps(response, ensure_ascii=False), request_id, owner),
+            (text, request_id, owner),
         )
         return row is not None
 

@@ -58,6 +58,7 @@ class SqliteDatabase:
     """One connection per process behind a lock: SQLite statements here take microseconds."""
 
     dialect = "sqlite"
+    local = True  # statements are cheap enough to run on the event loop
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -100,6 +101,7 @@ class PostgresDatabase:
     """A psycopg connection pool; every statement autocommits unless inside `transaction()`."""
 
     dialect = "postgres"
+    local = False  # a network round trip: callers on an event loop use a thread
 
     def __init__(self, url: str, *, max_size: int = 10) -> None:
         from psycopg_pool import ConnectionPool
