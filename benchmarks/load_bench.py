@@ -141,10 +141,18 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=0, help="requests per level (default: 3 x level, min 30)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--database-url", default=os.environ.get("COPYDESK_DATABASE_URL", ""))
+    ap.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL (as the tests do)")
     args = ap.parse_args()
+    cluster = None
+    if args.postgres:
+        from tests.pg import PostgresCluster
+
+        cluster = PostgresCluster().start()
+        args.database_url = cluster.database()
 
     model_port, port = free_port(), free_port()
     data = Path(tempfile.mkdtemp(prefix="copydesk-bench-"))
+    print(f"data dir (audit with stage timings): {data}")
     index = ROOT / "var" / "bench-index"  # built on the first run, reused after
     env = {
         **os.environ,
@@ -210,6 +218,8 @@ def main() -> None:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+        if cluster is not None:
+            cluster.stop()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ the customer's concern by hybrid search (dense via Chroma + BM25, fused), divers
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -25,6 +26,14 @@ from app.kb.lexical import LexicalIndex, Tokenizer
 from app.kb.sanitize import Sanitizer
 
 MODES = ("dense", "lexical", "hybrid")
+
+
+@functools.lru_cache(maxsize=4096)
+def query_vector(query: str) -> np.ndarray:
+    """A query's embedding, once: requests repeat the same topic queries (~2.5 ms each to encode)."""
+    vector = encoder().encode([query])[0]
+    vector.setflags(write=False)
+    return vector
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,7 @@ class ChromaKnowledge:
         self, query: str, skus: list[str], locale: str | None, kinds: tuple[str, ...], n: int
     ) -> list[Hit]:
         """Exact cosine over a narrow filter (a request's few SKUs), Chroma's HNSW index otherwise."""
-        vector = encoder().encode([query])[0]
+        vector = query_vector(query)
         mask = self._mask(skus, locale, kinds)
         subset = np.flatnonzero(mask)
         if len(self.vectors) == len(self.snippets) and len(subset) <= int(
