@@ -245,3 +245,27 @@ def test_workers_share_claims_and_metrics(settings, llm, tmp_path):
     served = [line for line in lines if line["msg"] == "generate 200" and "generation_id" in line]
     assert {line["request_id"] for line in served} == {"w0", "w1", "w2"}
     assert all(line["client"] == "local" and line["channel"] == "sms" for line in served)
+
+
+def test_named_and_bare_api_keys():
+    from app.config import Settings
+
+    settings = Settings.from_env({"COPYDESK_API_KEYS": "engine-a:k1, engine-b:k2,bare-key"})
+    by_key = settings.clients_by_key
+    assert by_key["k1"] == "engine-a" and by_key["k2"] == "engine-b"
+    assert by_key["bare-key"].startswith("key-") and "bare" not in by_key["bare-key"]  # no key in logs
+    assert settings.api_keys == {"k1", "k2", "bare-key"}
+    with pytest.raises(ValueError, match="name:key"):
+        Settings.from_env({"COPYDESK_API_KEYS": "engine-a:"})
+
+
+def test_named_keys_are_enforced_and_name_the_client_in_metrics(start_api, settings, llm):
+    from app.config import Settings as S
+
+    llm.script(default=lambda _: ok({"body": GOOD_SMS}))
+    named = S.from_env({"COPYDESK_API_KEYS": "engine-a:k1"})
+    api = start_api(settings, api_keys=named.api_keys, client_keys=named.client_keys)
+    assert api.post("/v1/generate", json=sms_request(variants=1)).status_code == 401
+    resp = api.post("/v1/generate", json=sms_request(variants=1), headers={"Authorization": "Bearer k1"})
+    assert resp.status_code == 200, resp.text
+    assert _total(_samples(api), "copydesk_request_seconds_count", client="engine-a") >= 1
