@@ -58,9 +58,9 @@ def serve(
     config = log_config(log_level, fmt)
     logging.config.dictConfig(config)
     if settings.workers == 1:
-        from app.api import create_app
+        from app.api.factory import serving_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=config)
+        uvicorn.run(serving_app(settings), host=host, port=port, log_config=config)
         return
     from app.cli.workers import prepare_workers
 
