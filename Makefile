@@ -35,7 +35,13 @@ browser:
 	  echo "== apt: chromium + fonts-wqy-zenhei (headless browser for the eval report test)"; \
 	  apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei; }
 
-test: install lint browser
+# Debian's PostgreSQL server, for the tests that run a throwaway cluster (they skip without it).
+.PHONY: postgres
+postgres:
+	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq postgresql; }
+
+test: install lint browser postgres
 	$(BIN)/python -m pytest
 	$(MAKE) eval-smoke
 
