@@ -30,6 +30,8 @@ from app.commerce.catalog import load_catalog  # noqa: E402
 from app.commerce.server import create_commerce_app  # noqa: E402
 from tests.servers import Reply, ScriptedModel, ThreadedServer, free_port  # noqa: E402
 
+# A refused request returns at once; without a pause its "one in flight" would be a flood.
+ATTACK_INTERVAL_S = 0.25
 ANSWER = '{"title": "轻云跑鞋", "body": "您购物车里的{product}还在等您。", "cta": "去看看"}'
 
 
@@ -92,9 +94,13 @@ async def timed(client: httpx.AsyncClient, body: dict) -> tuple[float, int]:
     return (time.perf_counter() - started) * 1000, resp.status_code
 
 
-async def measure(url: str, n: int, kind: str | None) -> tuple[list[float], list[tuple[float, int]]]:
-    """n normal requests one after another; with `kind`, pathological ones in flight meanwhile."""
+async def measure(
+    url: str, n: int, kind: str | None
+) -> tuple[list[float], list[tuple[float, int]], list[float]]:
+    """n normal requests one after another; with `kind`, pathological ones in flight meanwhile.
+    A probe asks /healthz every 20 ms throughout: its latency is how long the event loop stalls."""
     hostile: list[tuple[float, int]] = []
+    probes: list[float] = []
     async with httpx.AsyncClient(base_url=url, timeout=300) as client:
         for i in range(2):  # warm up
             await timed(client, normal(-i - 1))
@@ -102,10 +108,21 @@ async def measure(url: str, n: int, kind: str | None) -> tuple[list[float], list
 
         async def attack() -> None:
             i = 0
-            while not stop.is_set():
+            while not stop.is_set():  # one at a time, at most one per ATTACK_INTERVAL_S
+                started = time.perf_counter()
                 hostile.append(await timed(client, pathological(kind or "max", i)))
                 i += 1
+                await asyncio.sleep(max(0.0, ATTACK_INTERVAL_S - (time.perf_counter() - started)))
 
+        async def probe() -> None:
+            async with httpx.AsyncClient(base_url=url, timeout=300) as own:
+                while not stop.is_set():
+                    started = time.perf_counter()
+                    await own.get("/healthz")
+                    probes.append((time.perf_counter() - started) * 1000)
+                    await asyncio.sleep(0.02)
+
+        prober = asyncio.create_task(probe())
         attacker = asyncio.create_task(attack()) if kind else None
         if attacker:
             await asyncio.sleep(0.2)
@@ -116,9 +133,10 @@ async def measure(url: str, n: int, kind: str | None) -> tuple[list[float], list
             latencies.append(ms)
             await asyncio.sleep(0.05)  # a steady trickle, so each normal request meets the attack anew
         stop.set()
+        await prober
         if attacker:
             await asyncio.wait_for(attacker, timeout=300)
-    return latencies, hostile
+    return latencies, hostile, probes
 
 
 def p(values: list[float], q: float) -> float:
@@ -155,13 +173,16 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}"
             # Quiet and busy phases alternate, so that load from other processes on the machine
             # falls on both alike.
-            quiet, busy, hostile = [], [], []
+            quiet, busy, hostile, quiet_probe, busy_probe = [], [], [], [], []
             per_round = max(1, args.requests // args.rounds)
             for _ in range(args.rounds):
-                quiet += asyncio.run(measure(url, per_round, None))[0]
-                got, attacks = asyncio.run(measure(url, per_round, args.kind))
+                got, _, probes = asyncio.run(measure(url, per_round, None))
+                quiet += got
+                quiet_probe += probes
+                got, attacks, probes = asyncio.run(measure(url, per_round, args.kind))
                 busy += got
                 hostile += attacks
+                busy_probe += probes
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -172,6 +193,11 @@ def main() -> None:
     for label, xs in (("quiet", quiet), (f"{args.kind} request in flight", busy)):
         print(f"{label:<34} {p(xs, 50):8.1f} {p(xs, 95):8.1f} {max(xs):8.1f}")
     print(f"p95 moved by {p(busy, 95) - p(quiet, 95):+.1f} ms, p50 by {p(busy, 50) - p(quiet, 50):+.1f} ms")
+    for label, xs in (
+        ("GET /healthz, quiet", quiet_probe),
+        (f"GET /healthz, {args.kind} in flight", busy_probe),
+    ):
+        print(f"{label:<34} {p(xs, 50):8.1f} {p(xs, 95):8.1f} {max(xs):8.1f}")
     statuses = sorted({s for _, s in hostile})
     times = [ms for ms, _ in hostile]
     print(f"{len(hostile)} {args.kind} requests meanwhile: status {statuses}, p50 {p(times, 50):.0f} ms")

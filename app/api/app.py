@@ -8,22 +8,27 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Path, Request
+from fastapi import FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import __version__
+from app import __version__, request_context
 from app.api.auth import refuse
+from app.api.clients import ClientLimits
 from app.api.docs import mount_offline_docs
 from app.api.errors import error, error_responses, validation_error
 from app.api.limits import BodyLimit
+from app.api.metrics import metrics_response, observed
+from app.api.once import answer_once
 from app.config import Settings
 from app.content import Content, load_content
 from app.errors import RequestError
 from app.generation.service import Service, build_service
 from app.schemas import request_model, response_model
-from app.store.idempotency import IdempotencyConflict, IdempotencyStore, InFlight, body_hash
+from app.store.claims import RequestClaims
+from app.store.database import open_database
+from app.store.idempotency import body_hash
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +40,17 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     content: Content = service.content if service is not None else load_content(settings.content_dir)
     Request_ = request_model(tuple(content.channels), tuple(content.journeys))  # noqa: N806
     Response_ = response_model(tuple(t.name for t in content.tones))  # noqa: N806
+    limits = ClientLimits(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         svc = service or await asyncio.to_thread(build_service, settings)
         app.state.service = svc
-        app.state.idempotency = IdempotencyStore(settings.data_dir / "copydesk.db")
-        app.state.inflight = InFlight()
+        db = svc.database or open_database(settings.database_url, settings.data_dir)
+        app.state.claims = RequestClaims(db, lease_s=settings.claim_lease_s)
         try:
             yield
         finally:
-            app.state.idempotency.close()
             if service is None:
                 await svc.aclose()
 
@@ -82,7 +87,13 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     async def guard(request: Request, call_next):
         if request.url.path.startswith("/v1/") and (refused := refuse(request, settings)) is not None:
             return refused
+        if request.url.path.startswith("/v1/"):
+            return await limits.serve(request, call_next)  # client name, rate limit, concurrency cap
         return await call_next(request)
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics() -> Response:
+        return metrics_response()
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -105,29 +116,23 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     @app.post(
         "/v1/generate",
         response_model=Response_,
-        responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 500),
+        responses={**_REPLAY, **error_responses(400, 401, 403, 404, 409, 413, 422, 429, 500)},
         tags=["copy"],
     )
     async def generate(req: Request_, request: Request) -> Any:  # type: ignore[valid-type]
         svc: Service = request.app.state.service
-        store: IdempotencyStore = request.app.state.idempotency
-        inflight: InFlight = request.app.state.inflight
+        request_context.request_id.set(req.request_id)
         digest = body_hash(req.model_dump(mode="json"))
-        async with inflight.hold(req.request_id):  # released however the request ends
-            try:
-                stored = store.get(req.request_id, digest)
-            except IdempotencyConflict:
-                return error(
-                    409,
-                    "idempotency_conflict",
-                    f"request_id {req.request_id} was used before with a different body",
-                    "request_id",
-                )
-            if stored is not None:
-                return JSONResponse(stored, headers={"Idempotent-Replay": "true"})
-            resp = await svc.generator.generate(req)
-            store.put(req.request_id, digest, resp.model_dump(mode="json"))
-        return resp
+        return await observed(  # one generation per request_id across workers and instances
+            req,
+            lambda: answer_once(
+                request.app.state.claims,
+                req.request_id,
+                digest,
+                lambda: svc.generator.generate(req),
+                max_wait_s=settings.deadline_s + 2 * settings.claim_lease_s,
+            ),
+        )
 
     @app.get(
         "/v1/generations/{generation_id}",
@@ -147,6 +152,18 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return record
 
     return app
+
+
+_REPLAY: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            "Idempotent-Replay": {
+                "description": "`true`: the stored answer to an earlier request with this request_id",
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+        }
+    }
+}
 
 
 async def _model_ready(svc: Service) -> tuple[bool, str]:

@@ -16,6 +16,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from app import telemetry
 from app.commerce.models import Offer, Sku
 from app.schemas import ID_MAX, ID_PATTERN
 
@@ -102,6 +103,7 @@ class CommerceClient:
             raise path
         cached = self.cache.get(path)
         if cached is not None:
+            telemetry.COMMERCE_CACHE_HITS.inc()
             if isinstance(cached, CommerceNotFound):
                 raise cached
             return cached  # type: ignore[return-value]
@@ -125,7 +127,9 @@ class CommerceClient:
         try:
             resp = await self.http.get(path)
         except httpx.HTTPError as exc:
+            telemetry.COMMERCE_CALLS.labels("unreachable").inc()
             raise _Transient(f"GET {path}: {type(exc).__name__}") from exc
+        telemetry.COMMERCE_CALLS.labels(str(resp.status_code)).inc()
         if resp.status_code in (400, 404, 410, 422):  # what an API says of an ID it does not know
             return CommerceNotFound(path)
         if resp.status_code >= 500 or resp.status_code == 429:

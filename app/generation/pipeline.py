@@ -4,10 +4,12 @@ parallel, and the response; every generation lands in the audit log whatever hap
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from datetime import date
 
+from app import request_context, telemetry
 from app.commerce.client import CommerceClient
 from app.commerce.facts import TradeFacts
 from app.content import Content
@@ -62,6 +64,7 @@ class Generator:
         """Generate, and record the generation in the audit log whatever happens on the way."""
         self._check_names(req)
         generation_id = "gen_" + uuid.uuid4().hex[:20]
+        request_context.generation_id.set(generation_id)
         trace: dict = {"timings_ms": {}}
         started = time.perf_counter()
         audit = {
@@ -81,6 +84,7 @@ class Generator:
             error = f"{type(exc).__name__}: {exc}"
             await asyncio.to_thread(self._audit, req, audience, generation_id, "error", audit, error=error)
             raise
+        telemetry.observe_stages(trace["timings_ms"])
         response = resp.model_dump(mode="json")
         await asyncio.to_thread(self._audit, req, audience, generation_id, "ok", audit, response=response)
         return resp
@@ -127,10 +131,9 @@ class Generator:
         ctx = CheckContext(channel=spec, locale=req.locale, trade=trade, values=values)
         tones = [t.name for t in self.content.tones][: req.variants]
 
-        # Checking fallback candidates, PII analysis and retrieval are CPU work: in a worker thread,
-        # so that one request's share cannot hold the event loop that serves the others.
-        fallbacks = await asyncio.to_thread(
-            fallback_copies, self.content, self.checks, ctx, req.journey, req.variants
+        # Checked fallback copy only when a variant needs it: most requests never do.
+        fallbacks = functools.cache(
+            lambda: fallback_copies(self.content, self.checks, ctx, req.journey, req.variants)
         )
         mark = time.perf_counter()
         evidence = await asyncio.to_thread(
@@ -156,12 +159,19 @@ class Generator:
         results = await asyncio.gather(
             *(
                 self.drafter.draft(
-                    ctx, tone, renderer(tone), fallbacks[i], deadline, _variant_id(generation_id, i)
+                    ctx,
+                    tone,
+                    renderer(tone),
+                    lambda i=i: fallbacks()[i],
+                    deadline,
+                    _variant_id(generation_id, i),
                 )
                 for i, tone in enumerate(tones)
             )
         )
         timings["variants"] = _ms(mark)
+        for r in results:
+            telemetry.VARIANTS.labels(r.source, req.channel).inc()
         trace["variants"] = [
             {"tone": r.tone, "source": r.source, "attempts": r.attempts, "ms": round(r.seconds * 1000, 1)}
             for r in results

@@ -23,6 +23,7 @@ from app.kb.interface import KnowledgeBase
 from app.llm.client import LLMClient
 from app.llm.embedded import EmbeddedModelServer, LocalModel
 from app.store.audit import AuditLog
+from app.store.database import Database, open_database
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Service:
     commerce: CommerceClient
     knowledge: KnowledgeBase
     embedded: EmbeddedModelServer | None
+    database: Database | None = None  # audit and request claims: SQLite, or the shared PostgreSQL
 
     @property
     def model_label(self) -> str:
@@ -48,7 +50,11 @@ class Service:
     async def aclose(self) -> None:
         if self.generator.audit is not None:
             self.generator.audit.close()
+        if self.database is not None:
+            self.database.close()
         await self.commerce.aclose()
+        if close_knowledge := getattr(self.knowledge, "close", None):
+            close_knowledge()
         await self.llm.client.close()
         if self.embedded is not None:
             self.embedded.stop()
@@ -57,8 +63,11 @@ class Service:
 def build_service(settings: Settings) -> Service:
     """Start what the settings ask for; with nothing set, the embedded model and demo catalog."""
     content = load_content(settings.content_dir)
+    database = open_database(settings.database_url, settings.data_dir)
     catalog = load_catalog(content.knowledge_dir)
-    knowledge = open_knowledge(settings.content_dir, settings.index_path, settings.chroma_url)
+    knowledge = open_knowledge(
+        settings.content_dir, settings.index_path, settings.chroma_url, refresh_s=settings.kb_refresh_s
+    )
 
     timeout = httpx.Timeout(settings.commerce_timeout_s)
     if settings.commerce_url:
@@ -100,7 +109,7 @@ def build_service(settings: Settings) -> Service:
         deadline_s=settings.deadline_s,
         max_repairs=settings.max_repairs,
         pii=pii,
-        audit=AuditLog(settings.data_dir / "copydesk.db"),
+        audit=AuditLog(database),
         links=LinkPolicy.load(settings.content_dir / "guardrails" / "links.yaml"),
     )
-    return Service(settings, content, generator, llm, commerce, knowledge, embedded)
+    return Service(settings, content, generator, llm, commerce, knowledge, embedded, database)

@@ -12,6 +12,7 @@ from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from app import telemetry
 from app.channels import ChannelSpec
 from app.generation.assemble import assemble
 from app.generation.repair import repair
@@ -78,7 +79,7 @@ class VariantDrafter:
         ctx: CheckContext,
         tone: str,
         render: Callable[[list[str]], list[dict]],
-        fallback: tuple[Copy, list[CheckResult]],
+        fallback: Callable[[], tuple[Copy, list[CheckResult]]],
         deadline: Deadline,
         variant_id: str,
     ) -> VariantResult:
@@ -128,7 +129,7 @@ class VariantDrafter:
                         attempts.append({"deterministic_repair": fixed})
                         elapsed = time.perf_counter() - started
                         return VariantResult(tone, copy, checks, "repaired", raws, attempts, elapsed)
-        copy, checks = fallback
+        copy, checks = fallback()
         return VariantResult(tone, copy, checks, "fallback", raws, attempts, time.perf_counter() - started)
 
     def check(
@@ -138,7 +139,13 @@ class VariantDrafter:
         if self.links is not None:  # tracking parameters go on before the limits are checked
             fields = {f: self.links.tag(t, ctx.channel.name, variant_id) for f, t in copy.fields.items()}
             copy = replace(copy, fields=fields)
-        return copy, run_checks(self.checks, copy, ctx)
+        started = time.perf_counter()
+        results = run_checks(self.checks, copy, ctx)
+        telemetry.STAGE_SECONDS.labels("checks").observe(time.perf_counter() - started)
+        for r in results:
+            if not r.passed:
+                telemetry.CHECK_FAILURES.labels(r.name).inc()
+        return copy, results
 
     @staticmethod
     def max_tokens(ctx: CheckContext) -> int:
