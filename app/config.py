@@ -10,7 +10,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-JSON_MODES = ("json_schema", "json_object", "llama_cpp")
+JSON_MODES = ("json_schema", "json_object")
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -25,6 +25,20 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(_float(env, name, default))
+
+
+def half_the_cores() -> int:
+    """The embedded model's default threads: half the CPUs this process may use, at least one.
+    llama.cpp's threads meet at a barrier every step, so on a busy machine one descheduled thread
+    stalls the rest (2 threads on 2 shared cores generated ~1 token/s, 1 thread ~10)."""
+    return max(1, len(os.sched_getaffinity(0)) // 2) if hasattr(os, "sched_getaffinity") else 1
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -47,7 +61,10 @@ class Settings:
     max_repairs: int = 1
     commerce_timeout_s: float = 2.0
     commerce_cache_ttl_s: float = 30.0
-    local_model_threads: int = 2
+    local_model: Path | None = None
+    local_model_threads: int = field(default_factory=half_the_cores)
+    local_model_slots: int = 4  # the most variants a request may ask for, generated side by side
+    local_model_context: int = 2048  # tokens per slot: a Chinese e-mail prompt and its answer fit
     # Scale-out (issue 14): shared state, named client keys and their limits, workers.
     database_url: str | None = None
     client_keys: tuple[tuple[str, str], ...] = ()  # (name, key)
@@ -76,17 +93,15 @@ class Settings:
 
     @property
     def json_mode(self) -> str:
-        """How to ask for structured output: explicit, else by backend."""
-        if self.llm_json_mode:
-            return self.llm_json_mode
-        return "llama_cpp" if self.uses_embedded_model else "json_schema"
+        """How to ask for structured output: the standard json_schema unless told otherwise."""
+        return self.llm_json_mode or "json_schema"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         mode = env.get("COPYDESK_LLM_JSON_MODE") or None
         if mode is not None and mode not in JSON_MODES:
-            raise ValueError(f"COPYDESK_LLM_JSON_MODE must be one of {', '.join(JSON_MODES)}")
+            raise ValueError(f"COPYDESK_LLM_JSON_MODE must be one of {', '.join(JSON_MODES)}, got {mode!r}")
         named = parse_api_keys(env.get("COPYDESK_API_KEYS", ""))
         keys = frozenset(key for _, key in named)
         return cls(
@@ -106,7 +121,10 @@ class Settings:
             max_repairs=_int(env, "COPYDESK_MAX_REPAIRS", cls.max_repairs),
             commerce_timeout_s=_float(env, "COPYDESK_COMMERCE_TIMEOUT_S", cls.commerce_timeout_s),
             commerce_cache_ttl_s=_float(env, "COPYDESK_COMMERCE_CACHE_TTL_S", 30.0),
-            local_model_threads=_int(env, "COPYDESK_LOCAL_MODEL_THREADS", 2),
+            local_model=Path(env["COPYDESK_LOCAL_MODEL"]) if env.get("COPYDESK_LOCAL_MODEL") else None,
+            local_model_threads=_positive(env, "COPYDESK_LOCAL_MODEL_THREADS", half_the_cores()),
+            local_model_slots=_positive(env, "COPYDESK_LOCAL_MODEL_SLOTS", cls.local_model_slots),
+            local_model_context=_positive(env, "COPYDESK_LOCAL_MODEL_CONTEXT", cls.local_model_context),
             database_url=env.get("COPYDESK_DATABASE_URL") or None,
             client_keys=named,
             claim_lease_s=_float(env, "COPYDESK_CLAIM_LEASE_S", cls.claim_lease_s),

@@ -21,7 +21,7 @@ from app.guardrails.pii_detector import PiiDetector
 from app.kb import open_knowledge
 from app.kb.interface import KnowledgeBase
 from app.llm.client import LLMClient
-from app.llm.embedded import MODEL_ALIAS, EmbeddedModelServer
+from app.llm.embedded import EmbeddedModelServer, LocalModel
 from app.store.audit import AuditLog
 from app.store.database import Database, open_database
 
@@ -38,6 +38,14 @@ class Service:
     knowledge: KnowledgeBase
     embedded: EmbeddedModelServer | None
     database: Database | None = None  # audit and request claims: SQLite, or the shared PostgreSQL
+
+    @property
+    def model_label(self) -> str:
+        """The model actually served, for /readyz and the eval report: GGUF file and quantisation
+        for the embedded one, else the configured name."""
+        if self.embedded is not None:
+            return self.embedded.model.label
+        return self.llm.model
 
     async def aclose(self) -> None:
         if self.generator.audit is not None:
@@ -74,10 +82,14 @@ def build_service(settings: Settings) -> Service:
     if settings.uses_embedded_model:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         embedded = EmbeddedModelServer(
-            threads=settings.local_model_threads, log_path=settings.data_dir / "embedded-model.log"
+            LocalModel.resolve(settings.local_model),
+            threads=settings.local_model_threads,
+            slots=settings.local_model_slots,
+            context=settings.local_model_context,
+            log_path=settings.data_dir / "embedded-model.log",
         )
         embedded.start()
-        base_url, model = embedded.base_url, model or MODEL_ALIAS
+        base_url, model = embedded.base_url, model or embedded.model.alias
     client = AsyncOpenAI(base_url=base_url, api_key=settings.llm_api_key or "not-needed", max_retries=0)
     llm = LLMClient(
         client,

@@ -100,7 +100,11 @@ class ChromaKnowledge:
         if not rows:
             return None
         return ProductKnowledge(
-            sku=sku, name=rows[0].title or None, facts=[s.text for s in rows], fact_ids=[s.id for s in rows]
+            sku=sku,
+            name=rows[0].title or None,
+            facts=[s.text for s in rows],
+            fact_ids=[s.id for s in rows],
+            category=rows[0].category,
         )
 
     # -- search --------------------------------------------------------------------------------
@@ -109,6 +113,7 @@ class ChromaKnowledge:
         k: int = 5, mode: str = "hybrid",
     ) -> list[Hit]:  # fmt: skip
         n = int(self.config.get("candidates", 20))
+        query = self.bounded(query)
         if mode == "dense":
             return self._dense(query, skus, locale, kinds, max(k, n))[:k]
         if mode == "lexical":
@@ -118,6 +123,11 @@ class ChromaKnowledge:
             (self._dense(query, skus, locale, kinds, n), float(weights.get("dense", 1.0))),
             (self._lexical(query, skus, locale, kinds, n), float(weights.get("lexical", 1.0))),
         )[:k]
+
+    def bounded(self, query: str) -> str:
+        """The query as embedding and BM25 see it: cut to `max_query_chars`, so that the work a
+        request's free text causes is bounded whatever the caller sent."""
+        return query[: int(self.config.get("max_query_chars", 400))]
 
     def _filters(self, skus: list[str], locale: str | None, kinds: tuple[str, ...]) -> MetadataFilters:
         filters = [MetadataFilter(key="kind", value=list(kinds), operator=FilterOperator.IN)]

@@ -103,11 +103,10 @@ def _wait_within(deadline: Deadline, reserve_s: float):
 
 
 def response_format(mode: str, name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    """The request's response_format for each kind of provider."""
+    """The request's response_format: the standard json_schema (OpenAI, vLLM, Ollama, llama.cpp
+    and so the embedded model), or plain json_object with the schema in the prompt."""
     if mode == "json_schema":
         return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
-    if mode == "llama_cpp":  # llama_cpp.server: grammar-constrained JSON from a schema
-        return {"type": "json_object", "schema": schema}
     return {"type": "json_object"}
 
 
@@ -121,13 +120,14 @@ def request_options(timeout: float) -> Any:
 
 @functools.cache
 def output_schema(output: type[BaseModel]) -> dict[str, Any]:
-    """The JSON schema of an output model, built once per model rather than per call."""
-    return output.model_json_schema()
+    """The JSON schema asked for, built once per output model: its fields, nothing else (strict
+    providers require `additionalProperties: false`), each field's `maxLength` where it sets one."""
+    return {**output.model_json_schema(), "additionalProperties": False}
 
 
 def parse_output(raw: str, model: type[T]) -> T:
     try:
-        # llama.cpp's grammar lets raw newlines into strings; strict=False accepts them.
+        # Some grammars let raw newlines into strings; strict=False accepts them.
         data = json.loads(raw, strict=False)
     except json.JSONDecodeError as exc:
         raise InvalidOutput(f"not JSON: {exc.msg}", raw) from exc
