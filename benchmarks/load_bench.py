@@ -156,7 +156,7 @@ def main() -> None:
     index = ROOT / "var" / "bench-index"  # built on the first run, reused after
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.environ.get("COPYDESK_CODE", str(ROOT)),  # another checkout, to compare
         "HF_HUB_OFFLINE": "1",
         "COPYDESK_LLM_BASE_URL": f"http://127.0.0.1:{model_port}/v1",
         "COPYDESK_LLM_MODEL": "stub",
@@ -170,7 +170,8 @@ def main() -> None:
         [sys.executable, str(ROOT / "benchmarks" / "model_stub.py"), str(model_port), str(args.model_ms)],
         env=env,
     )
-    serve_cmd = [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", str(args.workers)]
+    env["COPYDESK_WORKERS"] = str(args.workers)  # by the environment: older copydesk lacks --workers
+    serve_cmd = [sys.executable, "-m", "app", "serve", "--port", str(port)]
     serve_cmd += ["--log-level", "warning"]
     server = subprocess.Popen(serve_cmd, env=env, cwd=data)
     try:

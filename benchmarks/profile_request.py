@@ -29,7 +29,14 @@ from tests.servers import free_port  # noqa: E402
 
 async def run(n: int, variants: int, profile: bool) -> None:
     port = free_port()
-    stub = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "model_stub.py"), str(port), "0"])
+    stub = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "model_stub.py"),
+            str(port),
+            os.environ.get("STUB_MS", "0"),
+        ]
+    )
     wait_up(port, "/v1/models")
     settings = replace(
         Settings.from_env(),

@@ -32,16 +32,12 @@ def prepare_workers(settings: Settings) -> Callable[[], None]:
     open_knowledge(settings.content_dir, settings.index_path, settings.chroma_url)  # built if empty
 
     if settings.uses_embedded_model:  # one model server for every worker, not one each
-        from app.llm.embedded import MODEL_ALIAS, EmbeddedModelServer
+        from app.generation.service import start_embedded_model
 
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        model = EmbeddedModelServer(
-            threads=settings.local_model_threads, log_path=settings.data_dir / "embedded-model.log"
-        )
-        model.start()
+        model = start_embedded_model(settings)
         undo.append(model.stop)
         os.environ["COPYDESK_LLM_BASE_URL"] = model.base_url
-        os.environ["COPYDESK_LLM_MODEL"] = settings.llm_model or MODEL_ALIAS
+        os.environ["COPYDESK_LLM_MODEL"] = settings.llm_model or model.model.alias
         os.environ["COPYDESK_LLM_JSON_MODE"] = settings.json_mode
         log.info("embedded model for %d workers at %s", settings.workers, model.base_url)
 

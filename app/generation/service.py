@@ -60,6 +60,21 @@ class Service:
             self.embedded.stop()
 
 
+def start_embedded_model(settings: Settings) -> EmbeddedModelServer:
+    """The embedded model server as the settings describe it, started (serve --workers starts one
+    in the parent for all workers)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = EmbeddedModelServer(
+        LocalModel.resolve(settings.local_model),
+        threads=settings.local_model_threads,
+        slots=settings.local_model_slots,
+        context=settings.local_model_context,
+        log_path=settings.data_dir / "embedded-model.log",
+    )
+    embedded.start()
+    return embedded
+
+
 def build_service(settings: Settings) -> Service:
     """Start what the settings ask for; with nothing set, the embedded model and demo catalog."""
     content = load_content(settings.content_dir)
@@ -80,15 +95,7 @@ def build_service(settings: Settings) -> Service:
     embedded = None
     base_url, model = settings.llm_base_url, settings.llm_model
     if settings.uses_embedded_model:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        embedded = EmbeddedModelServer(
-            LocalModel.resolve(settings.local_model),
-            threads=settings.local_model_threads,
-            slots=settings.local_model_slots,
-            context=settings.local_model_context,
-            log_path=settings.data_dir / "embedded-model.log",
-        )
-        embedded.start()
+        embedded = start_embedded_model(settings)
         base_url, model = embedded.base_url, model or embedded.model.alias
     client = AsyncOpenAI(base_url=base_url, api_key=settings.llm_api_key or "not-needed", max_retries=0)
     llm = LLMClient(
