@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -36,6 +37,42 @@ def test_readyz_with_nothing_configured(embedded_api):
     body = resp.json()
     assert body["ready"] is True
     assert "smollm2" in body["checks"]["model"]["detail"]
+    assert body["checks"]["model"]["served"].startswith("SmolLM2-135M-Instruct.Q4_1.gguf (Q4_1")
+
+
+def test_any_gguf_on_its_own_slots_with_a_length_bounded_schema(tmp_path):
+    """COPYDESK_LOCAL_MODEL's path: a GGUF under another name, served under that name, with the
+    slots asked for and the standard json_schema response format, maxLength honoured."""
+    import httpx
+
+    from app.llm.embedded import EmbeddedModelServer, LocalModel, packaged_model_path
+
+    gguf = tmp_path / "my-model-Q4_1.gguf"
+    gguf.symlink_to(packaged_model_path())
+    server = EmbeddedModelServer(LocalModel.resolve(gguf), threads=1, slots=3, context=1024)
+    with server:
+        assert httpx.get(f"{server.base_url}/models").json()["data"][0]["id"] == "my-model-q4_1"
+        assert len(httpx.get(f"http://127.0.0.1:{server.port}/slots").json()) == 3
+        schema = {
+            "type": "object",
+            "properties": {"body": {"type": "string", "maxLength": 12}},
+            "required": ["body"],
+            "additionalProperties": False,
+        }
+        resp = httpx.post(
+            f"{server.base_url}/chat/completions",
+            json={
+                "model": "my-model-q4_1",
+                "messages": [{"role": "user", "content": "Describe running shoes at length."}],
+                "response_format": {"type": "json_schema", "json_schema": {"name": "c", "schema": schema}},
+                "max_tokens": 60,
+            },
+            timeout=60,
+        )
+        assert resp.status_code == 200, resp.text
+        assert len(json.loads(resp.json()["choices"][0]["message"]["content"])["body"]) <= 12
+        proc = server.proc
+    assert proc is not None and proc.poll() is not None  # stopped with the context
 
 
 @pytest.mark.parametrize(
@@ -57,3 +94,30 @@ def test_generate_on_the_embedded_model(embedded_api, channel, locale, limits):
             count = "utf16" if channel == "sms" else "chars"
             assert 0 < measure(v[field], count) <= limit, (field, v[field])
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
+
+
+def test_the_model_server_does_not_outlive_the_service():
+    """A service killed without stopping its model (kill -9, a crash) leaves no orphan behind."""
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os\n"
+        "from app.llm.embedded import EmbeddedModelServer\n"
+        "s = EmbeddedModelServer(threads=1, slots=1, context=512)\n"
+        "s.start()\n"
+        "print(s.proc.pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    child = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(child, 9)
+    raise AssertionError("the embedded model server outlived the process that started it")

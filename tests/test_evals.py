@@ -204,6 +204,8 @@ def test_the_gate_stops_a_change_that_makes_copy_worse(llm, commerce, tmp_path, 
     results = json.loads((tmp_path / "worse" / "results.json").read_text())
     assert results["baseline"]["newly_failing"] == sorted(saved)
     assert json.loads(baseline.read_text())["cases"] == saved  # the gate never rewrites the baseline
+    assert results["model"] == "scripted"  # the model served, named in results and report
+    assert "copydesk eval · scripted" in (tmp_path / "worse" / "report.html").read_text()
 
 
 def test_the_gate_fails_on_any_returned_violation():

@@ -63,6 +63,9 @@ def test_the_model_sees_no_name_no_code_and_no_id_fields(api, llm):
     schema = fmt["json_schema"]["schema"]
     assert set(schema["properties"]) == {"body"}
     assert schema["required"] == ["body"]
+    assert schema["additionalProperties"] is False  # what strict providers require
+    # The body's room once 【鹿米】 and 拒收请回复R are counted: 70 - 4 - 6.
+    assert schema["properties"]["body"]["maxLength"] == 60
 
 
 def test_push_fields_and_prices(api, llm):
@@ -75,7 +78,8 @@ def test_push_fields_and_prices(api, llm):
     assert v["body"] == "CloudLite Cushion Runner is now ¥399."
     assert v["offer_id"] is None
     call = llm.calls[0]
-    assert set(call["response_format"]["json_schema"]["schema"]["properties"]) == {"title", "body"}
+    props = call["response_format"]["json_schema"]["schema"]["properties"]
+    assert {f: p["maxLength"] for f, p in props.items()} == {"title": 24, "body": 80}
     assert "{offer}" not in prompt_text(call)  # no offer: no offer placeholders offered
 
 

@@ -22,7 +22,10 @@ def eval_command(
     filter: Annotated[str | None, typer.Option("--filter", help="Only cases whose ID contains this.")] = None,  # noqa: A002
     tag: Annotated[list[str], typer.Option(help="Only cases with this tag (repeat to AND).")] = [],  # noqa: B006
     repeat: Annotated[int, typer.Option(min=1, max=20, help="Run each case N times.")] = 1,
-    concurrency: Annotated[int, typer.Option(min=1, max=32, help="Cases in flight.")] = 2,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, max=32, help="Cases in flight (default 1 on the embedded model, else 4)."),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Where results.json and report.html go.")] = Path("evals/out"),
     update_baseline: Annotated[bool, typer.Option(help="Write evals/baseline.json from this run.")] = False,
     gate: Annotated[
@@ -42,6 +45,8 @@ def eval_command(
     from app.generation.service import build_service
 
     settings = Settings.from_env()
+    if concurrency is None:  # the embedded model shares the local CPU: one case, its variants in parallel
+        concurrency = 1 if settings.uses_embedded_model else 4
     root = settings.content_dir / "evals"
     cases = load_cases(root / "cases", filter, tag or None)
     if not cases:
@@ -61,16 +66,16 @@ def eval_command(
                     service, cases, concurrency=concurrency, repeat=repeat,
                     on_done=lambda _: progress.advance(task), judge=Judge.from_env(root, config),
                 )  # fmt: skip
-            return runs, service.llm.model, service.content.channels
+            return runs, service.llm.model, service.model_label, service.content.channels
         finally:
             await service.aclose()
 
-    runs, model, channels = asyncio.run(go())
+    runs, model, served, channels = asyncio.run(go())
     prices = config.get("price_per_million_tokens", {})
     summary, groups, diff = summarise(runs, prices), by_group(runs, prices), compare(runs, baseline)
     results_path, html_path = write(
-        out, {**results_json(runs, summary), "by_channel_locale": groups, "baseline": diff},
-        render_html(runs, summary, groups, diff, baseline, channels, model),
+        out, {**results_json(runs, summary), "model": served, "by_channel_locale": groups, "baseline": diff},
+        render_html(runs, summary, groups, diff, baseline, channels, served),
     )  # fmt: skip
     table = Table(
         "", "runs", "pass", "held", "1st", "fixed", "fb", "p50 s", "p95 s", "tok",

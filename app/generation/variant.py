@@ -10,8 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from app import telemetry
+from app.channels import ChannelSpec
 from app.generation.assemble import assemble
 from app.generation.repair import repair
 from app.guardrails import Check, CheckContext, CheckResult, Copy, run_checks
@@ -26,12 +28,23 @@ FALLBACK_RESERVE_S = 0.25
 
 
 @cache
-def draft_model(channel: str, fields: tuple[str, ...]) -> type[BaseModel]:
-    """The model's output schema: only the channel's text fields, never an ID it could alter."""
+def draft_model(channel: str, budgets: tuple[tuple[str, int], ...]) -> type[BaseModel]:
+    """The model's output schema: only the channel's text fields, never an ID it could alter.
+
+    Each field's budget goes into the JSON schema as `maxLength` for providers that constrain
+    decoding by it; it is not validated here, so that an over-long answer from a provider that
+    ignores it still reaches the deterministic cut at a clause boundary."""
     return create_model(  # type: ignore[call-overload]
         f"{channel.capitalize()}Copy",
         __config__=ConfigDict(extra="ignore"),
-        **{f: (str, ...) for f in fields},
+        **{f: (str, Field(json_schema_extra={"maxLength": n})) for f, n in budgets},
+    )
+
+
+def field_budgets(spec: ChannelSpec, locale: str) -> tuple[tuple[str, int], ...]:
+    """Characters each field may take in the model's answer (the SMS body less its wrapper)."""
+    return tuple(
+        (f, spec.body_budget(locale) if f == "body" else spec.limit(f, locale)) for f in spec.fields()
     )
 
 
@@ -73,13 +86,13 @@ class VariantDrafter:
         ctx: CheckContext,
         tone: str,
         render: Callable[[list[str]], list[dict]],
-        fallback: tuple[Copy, list[CheckResult]],
+        fallback: Callable[[], tuple[Copy, list[CheckResult]]],
         deadline: Deadline,
         variant_id: str,
     ) -> VariantResult:
         """`render(violations)` gives the messages of an attempt (none named on the first)."""
         spec = ctx.channel
-        output = draft_model(spec.name, spec.fields())
+        output = draft_model(spec.name, field_budgets(spec, ctx.locale))
         violations: list[str] = []
         raws: list[str] = []
         attempts: list[dict] = []
@@ -114,7 +127,7 @@ class VariantDrafter:
                 break
             raws.append(done.raw)
             template = done.parsed.model_dump()
-            copy, last_checks = self.check(template, actx, variant_id)
+            copy, last_checks = await asyncio.to_thread(self.check, template, actx, variant_id)
             violations = [f"{r.name}: {r.detail}" for r in last_checks if not r.passed]
             attempts.append(
                 {
@@ -134,7 +147,7 @@ class VariantDrafter:
             if set(failing) <= {"channel_limits"}:
                 fixed = repair(template, spec, ctx.locale, ctx.values)  # cut before re-asking
                 if fixed is not None:
-                    copy, checks = self.check(fixed, actx, variant_id)
+                    copy, checks = await asyncio.to_thread(self.check, fixed, actx, variant_id)
                     if all(r.passed for r in checks):
                         attempts.append({"deterministic_repair": fixed})
                         reason = f"cut at a clause boundary to fit: {'; '.join(why)}"
@@ -142,7 +155,7 @@ class VariantDrafter:
                     cut_failing = [f"{r.name}: {r.detail}" for r in checks if not r.passed]
                     attempts.append({"deterministic_repair": fixed, "violations": cut_failing})
                     why.append("its cut failed " + ", ".join(r.name for r in checks if not r.passed))
-        copy, checks = fallback
+        copy, checks = fallback()
         reason = "template copy: " + "; ".join(why) if why else "template copy"
         return result(copy, checks, "fallback", reason)
 
@@ -153,7 +166,13 @@ class VariantDrafter:
         if self.links is not None:  # tracking parameters go on before the limits are checked
             fields = {f: self.links.tag(t, ctx.channel.name, variant_id) for f, t in copy.fields.items()}
             copy = replace(copy, fields=fields)
-        return copy, run_checks(self.checks, copy, ctx)
+        started = time.perf_counter()
+        results = run_checks(self.checks, copy, ctx)
+        telemetry.STAGE_SECONDS.labels("checks").observe(time.perf_counter() - started)
+        for r in results:
+            if not r.passed:
+                telemetry.CHECK_FAILURES.labels(r.name).inc()
+        return copy, results
 
     @staticmethod
     def max_tokens(ctx: CheckContext) -> int:
