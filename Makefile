@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 
 .PHONY: install serve test test-all lint browser eval-smoke report-screenshot mutation-check
 
-# Prebuilt wheels only (no compiler needed): about a minute on 2 cores with an empty pip cache.
+# Prebuilt wheels only, no compiler needed (jieba's pure-Python sdist is the one thing built).
 $(BIN)/copydesk: pyproject.toml
 	@echo "== installing copydesk and its dependencies into $(VENV)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +35,13 @@ browser:
 	  echo "== apt: chromium + fonts-wqy-zenhei (headless browser for the eval report test)"; \
 	  apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei; }
 
-test: install lint browser
+# Debian's PostgreSQL server, for the tests that run a throwaway cluster (they skip without it).
+.PHONY: postgres
+postgres:
+	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq postgresql; }
+
+test: install lint browser postgres
 	$(BIN)/python -m pytest
 	$(MAKE) eval-smoke
 

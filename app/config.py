@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(_float(env, name, default))
+
+
+def half_the_cores() -> int:
+    """The embedded model's default threads: half the CPUs this process may use, at least one.
+    llama.cpp's threads meet at a barrier every step, so on a busy machine one descheduled thread
+    stalls the rest (2 threads on 2 shared cores generated ~1 token/s, 1 thread ~10)."""
+    return max(1, len(os.sched_getaffinity(0)) // 2) if hasattr(os, "sched_getaffinity") else 1
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:
@@ -54,14 +62,30 @@ class Settings:
     commerce_timeout_s: float = 2.0
     commerce_cache_ttl_s: float = 30.0
     local_model: Path | None = None
-    local_model_threads: int = 2
+    local_model_threads: int = field(default_factory=half_the_cores)
     local_model_slots: int = 4  # the most variants a request may ask for, generated side by side
     local_model_context: int = 2048  # tokens per slot: a Chinese e-mail prompt and its answer fit
+    # Scale-out (issue 14): shared state, named client keys and their limits, workers.
+    database_url: str | None = None
+    client_keys: tuple[tuple[str, str], ...] = ()  # (name, key)
+    claim_lease_s: float = 10.0
+    client_rate_per_s: float = 0.0  # 0: no rate limit
+    client_burst: int = 0  # 0: one second's worth of the rate
+    client_concurrency: int = 0  # 0: no cap
+    workers: int = 1
+    log_format: str = "text"
+    kb_refresh_s: float = 10.0
 
     @property
     def index_path(self) -> Path:
         """Where embedded Chroma keeps the index (unused with COPYDESK_CHROMA_URL)."""
         return self.index_dir or self.data_dir
+
+    @property
+    def clients_by_key(self) -> dict[str, str]:
+        """Bearer key → client name, from the named and the bare keys alike."""
+        named = {key: name for name, key in self.client_keys}
+        return {**{k: unnamed_key(k) for k in self.api_keys}, **named}
 
     @property
     def uses_embedded_model(self) -> bool:
@@ -78,7 +102,8 @@ class Settings:
         mode = env.get("COPYDESK_LLM_JSON_MODE") or None
         if mode is not None and mode not in JSON_MODES:
             raise ValueError(f"COPYDESK_LLM_JSON_MODE must be one of {', '.join(JSON_MODES)}, got {mode!r}")
-        keys = frozenset(k.strip() for k in env.get("COPYDESK_API_KEYS", "").split(",") if k.strip())
+        named = parse_api_keys(env.get("COPYDESK_API_KEYS", ""))
+        keys = frozenset(key for _, key in named)
         return cls(
             llm_base_url=env.get("COPYDESK_LLM_BASE_URL") or None,
             llm_model=env.get("COPYDESK_LLM_MODEL") or None,
@@ -97,7 +122,36 @@ class Settings:
             commerce_timeout_s=_float(env, "COPYDESK_COMMERCE_TIMEOUT_S", cls.commerce_timeout_s),
             commerce_cache_ttl_s=_float(env, "COPYDESK_COMMERCE_CACHE_TTL_S", 30.0),
             local_model=Path(env["COPYDESK_LOCAL_MODEL"]) if env.get("COPYDESK_LOCAL_MODEL") else None,
-            local_model_threads=_positive(env, "COPYDESK_LOCAL_MODEL_THREADS", cls.local_model_threads),
+            local_model_threads=_positive(env, "COPYDESK_LOCAL_MODEL_THREADS", half_the_cores()),
             local_model_slots=_positive(env, "COPYDESK_LOCAL_MODEL_SLOTS", cls.local_model_slots),
             local_model_context=_positive(env, "COPYDESK_LOCAL_MODEL_CONTEXT", cls.local_model_context),
+            database_url=env.get("COPYDESK_DATABASE_URL") or None,
+            client_keys=named,
+            claim_lease_s=_float(env, "COPYDESK_CLAIM_LEASE_S", cls.claim_lease_s),
+            client_rate_per_s=_float(env, "COPYDESK_CLIENT_RATE", cls.client_rate_per_s),
+            client_burst=_int(env, "COPYDESK_CLIENT_BURST", cls.client_burst),
+            client_concurrency=_int(env, "COPYDESK_CLIENT_CONCURRENCY", cls.client_concurrency),
+            workers=max(1, _int(env, "COPYDESK_WORKERS", 1)),
+            log_format=env.get("COPYDESK_LOG_FORMAT") or "text",
+            kb_refresh_s=_float(env, "COPYDESK_KB_REFRESH_S", cls.kb_refresh_s),
         )
+
+
+def parse_api_keys(raw: str) -> tuple[tuple[str, str], ...]:
+    """`engine-a:key1,engine-b:key2` names each client; a bare `key1` (the older form) is named by a
+    hash of the key, so logs and metrics never show a key."""
+    out = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        name, sep, key = item.partition(":")
+        if not sep:
+            name, key = unnamed_key(item), item
+        if not name.strip() or not key.strip():
+            raise ValueError(f"COPYDESK_API_KEYS: {item.split(':')[0]!r}: expected name:key")
+        out.append((name.strip(), key.strip()))
+    return tuple(out)
+
+
+def unnamed_key(key: str) -> str:
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:8]

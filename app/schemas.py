@@ -1,37 +1,128 @@
-"""The service's HTTP contract (design notes, "Service API") as pydantic models."""
+"""The service's HTTP contract (design notes, "Service API") as pydantic models.
+
+Every string is bounded and printable; IDs have a pattern that can never be a URL path, query or
+dot segment. The closed sets that copywriters edit (journeys, channels, tones) become enums of the
+published schema through `request_model` / `response_model`, built from the content at start-up.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import unicodedata
+from functools import cache
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+)
 
-Channel = Literal["sms", "push", "email", "wechat", "inapp"]
 Locale = Literal["zh-CN", "en-US"]
 Source = Literal["llm", "repaired", "fallback"]
 
+# A SKU or offer ID: letters and digits in runs joined by single `.`, `_` or `-`. No `/`, `?`, `%`,
+# `#`, space or dot segment, so it is one literal path segment of the commerce API.
+ID_PATTERN = r"^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$"
+ID_MAX = 64
+# A content key (journey, channel, tone): what the YAML files use as names.
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+# Free text may not hold C0/C1 control characters (no request field needs a line break or tab);
+# unpaired surrogates are refused by the validator, which JSON Schema cannot express portably.
+PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+
+# Bounds of the free text a journey engine sends (characters).
+INTEREST_MAX, INTERESTS_MAX_ITEMS = 100, 10
+CS_TOPIC_MAX = 60
+NAME_MAX = 40
+SKUS_MAX_ITEMS = 10
+
+
+def _printable(value: str) -> str:
+    """Reject what the pattern misses (the pattern is only checked by pydantic's Rust regex on
+    valid Unicode): unpaired surrogates. Control characters are reported by the pattern."""
+    for ch in value:
+        if unicodedata.category(ch) == "Cs":
+            raise ValueError(f"holds an unpaired surrogate U+{ord(ch):04X}")
+    return value
+
+
+def Text(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 - reads as a type
+    """A bounded string without control characters or unpaired surrogates."""
+    return Annotated[
+        str,
+        StringConstraints(min_length=min_length, max_length=max_length, pattern=PRINTABLE_PATTERN),
+        AfterValidator(_printable),
+    ]
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema counts 2.0 as an integer; strict mode still refuses true, "2" and 2.5."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+ItemId = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
+ContentName = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=NAME_PATTERN)]
+
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
 
 class Audience(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     segment: Literal["hot", "warm", "cold"] | None = None
-    interests: list[str] = Field(default_factory=list, max_length=10)
+    interests: list[Text(INTEREST_MAX, 1)] = Field(  # type: ignore[valid-type]
+        default_factory=list,
+        max_length=INTERESTS_MAX_ITEMS,
+        description="what the customer cares about, free text; redacted of personal data before any prompt",
+    )
     price_sensitivity: Literal["low", "medium", "high"] | None = None
-    cs_topic: str | None = Field(default=None, max_length=60)
-    name: str | None = Field(default=None, min_length=1, max_length=40)
+    cs_topic: Text(CS_TOPIC_MAX, 1) | None = Field(  # type: ignore[valid-type]
+        default=None,
+        description="the topic of the customer's last support contact: a topic of knowledge/retrieval.yaml "
+        "(sizing, delivery, ...) or free text",
+    )
+    name: Text(NAME_MAX, 1) | None = Field(  # type: ignore[valid-type]
+        default=None,
+        description="the customer's name; it reaches the copy through {name} only when it is a printable "
+        "name of letters (prompts/placeholders.yaml bounds its length), else the copy does without it",
+    )
 
 
 class GenerateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """The request as the CLI and the evals build it. The API serves `request_model(...)`, the same
+    fields with `channel` and `journey` narrowed to the enums of the content files."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "request_id": "cart-123-sms",
+                    "channel": "sms",
+                    "locale": "zh-CN",
+                    "journey": "cart_abandon",
+                    "skus": ["SKU-1001"],
+                    "offer_id": "OFF-FREESHIP",
+                    "audience": {"segment": "hot", "interests": ["running"], "cs_topic": "sizing"},
+                    "variants": 2,
+                }
+            ]
+        },
+    )
 
     request_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
-    channel: Channel
+    channel: ContentName
     locale: Locale
-    journey: str = Field(min_length=1, max_length=40)
-    skus: list[str] = Field(min_length=1, max_length=10)
-    offer_id: str | None = Field(default=None, max_length=64)
+    journey: ContentName
+    skus: list[ItemId] = Field(min_length=1, max_length=SKUS_MAX_ITEMS)
+    offer_id: ItemId | None = None
     audience: Audience = Field(default_factory=Audience)
-    variants: int = Field(default=2, ge=1, le=4)
+    variants: Annotated[int, BeforeValidator(_integral)] = Field(default=2, ge=1, le=4)
 
 
 class CheckOut(BaseModel):
@@ -50,6 +141,12 @@ class VariantOut(BaseModel):
     disclaimers: list[str]
     source: Source
     checks: list[CheckOut]
+    source_reason: str = Field(
+        default="", description="why this source: the checks the model's answers failed, or that it passed"
+    )
+    repair: Literal["cut", "reask"] | None = Field(
+        default=None, description='for source "repaired": a deterministic cut to fit, or a re-ask'
+    )
 
 
 class GenerateResponse(BaseModel):
@@ -69,3 +166,34 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+def _enum(names: tuple[str, ...]) -> Any:
+    return Literal[names]  # type: ignore[valid-type]
+
+
+@cache
+def request_model(channels: tuple[str, ...], journeys: tuple[str, ...]) -> type[GenerateRequest]:
+    """GenerateRequest with `channel` and `journey` as the enums of guardrails/channels.yaml and
+    prompts/journeys.yaml, so the published schema says exactly what is served."""
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        "GenerateRequest",
+        __base__=GenerateRequest,
+        __module__=__name__,
+        channel=(_enum(channels), Field(description="a channel of guardrails/channels.yaml")),
+        journey=(_enum(journeys), Field(description="a journey of prompts/journeys.yaml")),
+    )
+
+
+@cache
+def response_model(tones: tuple[str, ...]) -> type[GenerateResponse]:
+    """GenerateResponse whose variants' `tone` is the enum of prompts/tones.yaml."""
+    variant = create_model(  # type: ignore[call-overload]
+        "VariantOut",
+        __base__=VariantOut,
+        __module__=__name__,
+        tone=(_enum(tones), Field(description="a tone of prompts/tones.yaml")),
+    )
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        "GenerateResponse", __base__=GenerateResponse, __module__=__name__, variants=(list[variant], ...)
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -148,3 +149,59 @@ def sms_request(**overrides) -> dict:
     }
     body.update(overrides)
     return body
+
+
+@pytest.fixture(scope="session")
+def _postgres():
+    """A real PostgreSQL for the session (skipped with the reason where the server is absent)."""
+    from tests.pg import PostgresCluster, missing_reason
+
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    cluster = PostgresCluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(_postgres) -> str:
+    """A fresh, empty database on the session's PostgreSQL."""
+    return _postgres.database()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory) -> Iterator[str]:
+    """A real `chroma run` on a free loopback port for the session; its URL (skipped where absent)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.servers import free_port
+
+    exe = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    if not Path(exe).exists():
+        pytest.skip("the chroma CLI (from the chromadb package) is not installed")
+    path, port = tmp_path_factory.mktemp("chroma-server"), free_port()
+    log = (path / "server.log").open("wb")
+    cmd = [exe, "run", "--path", str(path / "data"), "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            if proc.poll() is not None:
+                pytest.fail("chroma run exited: " + (path / "server.log").read_text()[-2000:])
+            try:
+                if httpx.get(url + "/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

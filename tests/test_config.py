@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from app.config import Settings
+from app.config import Settings, half_the_cores
 from app.llm.embedded import EmbeddedModelError, LocalModel
 
 
 def test_defaults_serve_smollm2_on_four_slots_with_json_schema():
     s = Settings.from_env({})
     assert s.uses_embedded_model and s.local_model is None
-    assert (s.local_model_threads, s.local_model_slots, s.local_model_context) == (2, 4, 2048)
+    assert (s.local_model_threads, s.local_model_slots, s.local_model_context) == (half_the_cores(), 4, 2048)
     assert s.json_mode == "json_schema"
 
 

@@ -94,3 +94,30 @@ def test_generate_on_the_embedded_model(embedded_api, channel, locale, limits):
             count = "utf16" if channel == "sms" else "chars"
             assert 0 < measure(v[field], count) <= limit, (field, v[field])
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
+
+
+def test_the_model_server_does_not_outlive_the_service():
+    """A service killed without stopping its model (kill -9, a crash) leaves no orphan behind."""
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os\n"
+        "from app.llm.embedded import EmbeddedModelServer\n"
+        "s = EmbeddedModelServer(threads=1, slots=1, context=512)\n"
+        "s.start()\n"
+        "print(s.proc.pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    child = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(child, 9)
+    raise AssertionError("the embedded model server outlived the process that started it")

@@ -1,25 +1,34 @@
-"""The FastAPI app: POST /v1/generate with idempotent replays, the audit read-back, health and readiness."""
+"""The FastAPI app: POST /v1/generate with idempotent replays, the audit read-back, health and readiness.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: the request and response models are built at start-up
+from the content files, and FastAPI must see them as objects, not as names to look up."""
 
 import asyncio
 import logging
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import __version__
+from app import __version__, request_context
 from app.api.auth import refuse
-from app.api.errors import ERROR_RESPONSES, error, validation_error
+from app.api.clients import ClientLimits
+from app.api.docs import mount_offline_docs
+from app.api.errors import error, error_responses, validation_error
+from app.api.limits import BodyLimit
+from app.api.metrics import metrics_response, observed
+from app.api.once import answer_once
 from app.config import Settings
+from app.content import Content, load_content
 from app.errors import RequestError
 from app.generation.service import Service, build_service
-from app.schemas import GenerateRequest, GenerateResponse
-from app.store.idempotency import IdempotencyConflict, IdempotencyStore, body_hash
+from app.schemas import request_model, response_model
+from app.store.claims import RequestClaims
+from app.store.database import open_database
+from app.store.idempotency import body_hash
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +36,21 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
     """The app; `service` may be passed in by tests that build it themselves."""
     settings = settings or Settings.from_env()
+    # The published schema's enums come from the content files the service will serve.
+    content: Content = service.content if service is not None else load_content(settings.content_dir)
+    Request_ = request_model(tuple(content.channels), tuple(content.journeys))  # noqa: N806
+    Response_ = response_model(tuple(t.name for t in content.tones))  # noqa: N806
+    limits = ClientLimits(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         svc = service or await asyncio.to_thread(build_service, settings)
         app.state.service = svc
-        app.state.idempotency = IdempotencyStore(settings.data_dir / "copydesk.db")
-        app.state.inflight = {}
+        db = svc.database or open_database(settings.database_url, settings.data_dir)
+        app.state.claims = RequestClaims(db, lease_s=settings.claim_lease_s)
         try:
             yield
         finally:
-            app.state.idempotency.close()
             if service is None:
                 await svc.aclose()
 
@@ -46,7 +59,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         version=__version__,
         description="Marketing message copy from an LLM, checked before it is sent.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    mount_offline_docs(app)
+    app.add_middleware(BodyLimit)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -58,8 +75,10 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI could not parse the body: bad UTF-8, nesting, digits
+            return error(400, "invalid_json", "the request body is not valid JSON", "body")
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error(exc.status_code, code, str(exc.detail))
+        return error(exc.status_code, code, str(exc.detail), headers=exc.headers)  # 405 keeps Allow
 
     @app.exception_handler(Exception)
     async def on_crash(_: Request, exc: Exception) -> JSONResponse:
@@ -70,13 +89,19 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     async def guard(request: Request, call_next):
         if request.url.path.startswith("/v1/") and (refused := refuse(request, settings)) is not None:
             return refused
+        if request.url.path.startswith("/v1/"):
+            return await limits.serve(request, call_next)  # client name, rate limit, concurrency cap
         return await call_next(request)
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics() -> Response:
+        return metrics_response()
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "a part is not ready"}})
     async def readyz(request: Request) -> JSONResponse:
         svc: Service = request.app.state.service
         model_ok, model_detail = await _model_ready(svc)
@@ -90,32 +115,36 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         ready = all(c["ready"] for c in checks.values())
         return JSONResponse(status_code=200 if ready else 503, content={"ready": ready, "checks": checks})
 
-    @app.post("/v1/generate", response_model=GenerateResponse, responses=ERROR_RESPONSES, tags=["copy"])
-    async def generate(req: GenerateRequest, request: Request) -> Any:
+    @app.post(
+        "/v1/generate",
+        response_model=Response_,
+        responses={**_REPLAY, **error_responses(400, 401, 403, 404, 409, 413, 422, 429, 500)},
+        tags=["copy"],
+    )
+    async def generate(req: Request_, request: Request) -> Any:  # type: ignore[valid-type]
         svc: Service = request.app.state.service
-        store: IdempotencyStore = request.app.state.idempotency
-        inflight: dict[str, asyncio.Lock] = request.app.state.inflight
+        request_context.request_id.set(req.request_id)
         digest = body_hash(req.model_dump(mode="json"))
-        lock = inflight.setdefault(req.request_id, asyncio.Lock())
-        async with lock:
-            try:
-                stored = store.get(req.request_id, digest)
-            except IdempotencyConflict:
-                return error(
-                    409,
-                    "idempotency_conflict",
-                    f"request_id {req.request_id} was used before with a different body",
-                    "request_id",
-                )
-            if stored is not None:
-                return JSONResponse(stored, headers={"Idempotent-Replay": "true"})
-            resp = await svc.generator.generate(req)
-            store.put(req.request_id, digest, resp.model_dump(mode="json"))
-        inflight.pop(req.request_id, None)
-        return resp
+        return await observed(  # one generation per request_id across workers and instances
+            req,
+            lambda: answer_once(
+                request.app.state.claims,
+                req.request_id,
+                digest,
+                lambda: svc.generator.generate(req),
+                max_wait_s=settings.deadline_s + 2 * settings.claim_lease_s,
+            ),
+        )
 
-    @app.get("/v1/generations/{generation_id}", responses=ERROR_RESPONSES, tags=["audit"])
-    async def generation(generation_id: str, request: Request) -> Any:
+    @app.get(
+        "/v1/generations/{generation_id}",
+        responses=error_responses(401, 403, 404, 422, 429, 500),
+        tags=["audit"],
+    )
+    async def generation(
+        request: Request,
+        generation_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+    ) -> Any:
         """The audit record of one generation: request (PII redacted), raw model outputs,
         every violation, the variants returned, timings."""
         svc: Service = request.app.state.service
@@ -125,6 +154,18 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return record
 
     return app
+
+
+_REPLAY: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            "Idempotent-Replay": {
+                "description": "`true`: the stored answer to an earlier request with this request_id",
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+        }
+    }
+}
 
 
 async def _model_ready(svc: Service) -> tuple[bool, str]:

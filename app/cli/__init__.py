@@ -1,4 +1,5 @@
-"""The `copydesk` command, one module per command group: serve/generate, kb, eval, guardrails, commerce.
+"""The `copydesk` command, one module per command group: serve/generate, kb, eval, guardrails,
+commerce, db.
 
 The CLI is the top of the house with the API: it may import any stage.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from app.cli.commerce import commerce_app
+from app.cli.db import db_app
 from app.cli.eval import eval_command
 from app.cli.guardrails import guardrails_app
 from app.cli.kb import kb_app
@@ -17,6 +19,7 @@ app = typer.Typer(help="Marketing copy from an LLM, checked before it is sent.",
 app.command()(serve)
 app.command()(generate)
 app.add_typer(commerce_app, name="commerce")
+app.add_typer(db_app, name="db")
 app.add_typer(kb_app, name="kb")
 app.add_typer(guardrails_app, name="guardrails")
 app.command("eval")(eval_command)

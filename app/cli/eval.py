@@ -25,7 +25,10 @@ def eval_command(
     repeat: Annotated[
         int | None, typer.Option(min=1, max=50, help="Run each case N times (--gate: gate.repeat).")
     ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=32, help="Cases in flight.")] = 2,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, max=32, help="Cases in flight (default 1 on the embedded model, else 4)."),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Where results.json and report.html go.")] = Path("evals/out"),
     update_baseline: Annotated[bool, typer.Option(help="Write evals/baseline.json from this run.")] = False,
     gate: Annotated[
@@ -70,6 +73,8 @@ def eval_command(
     from app.generation.service import build_service
 
     settings = Settings.from_env()
+    if concurrency is None:  # the embedded model shares the local CPU: one case, its variants in parallel
+        concurrency = 1 if settings.uses_embedded_model else 4
     root = settings.content_dir / "evals"
     cases = load_cases(root / "cases", filter, tag or None)
     if not cases:
@@ -108,12 +113,13 @@ def eval_command(
                 )  # fmt: skip
             versions = {c.id: service.generator.prompts.version(c.request["channel"], c.request["locale"])
                         for c in cases}  # fmt: skip
-            model = replayer.model if replay else service.llm.model
-            return runs, model, service.content.channels, versions
+            if replay:
+                return runs, replayer.model, replayer.model, service.content.channels, versions
+            return runs, service.llm.model, service.model_label, service.content.channels, versions
         finally:
             await service.aclose()
 
-    runs, model, channels, versions = asyncio.run(go())
+    runs, model, served, channels, versions = asyncio.run(go())
     prices = config.get("price_per_million_tokens", {})
     summary, groups, diff = summarise(runs, prices), by_group(runs, prices), compare(runs, baseline)
     verdict = judge_gate(runs, baseline, config) if gate and not replay else None
@@ -121,8 +127,8 @@ def eval_command(
     section = gate_section(verdict, replayed, {c: r.get("prompts", {}) for c, r in recorded.items()},
                            replayer.prompts.prompts)  # fmt: skip
     results_path, html_path = write(
-        out, {**results_json(runs, summary), "by_channel_locale": groups, "baseline": diff},
-        with_gate_section(render_html(runs, summary, groups, diff, baseline, channels, model), section),
+        out, {**results_json(runs, summary), "model": served, "by_channel_locale": groups, "baseline": diff},
+        with_gate_section(render_html(runs, summary, groups, diff, baseline, channels, served), section),
     )  # fmt: skip
     table = Table(
         "", "runs", "pass", "held", "1st", "fixed", "fb", "p50 s", "p95 s", "tok",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-import logging
 from typing import Annotated
 
 import typer
@@ -29,19 +28,54 @@ def _loopback(host: str) -> bool:
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker processes (default: COPYDESK_WORKERS, else the machine's cores)."),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+    log_format: Annotated[
+        str | None,
+        typer.Option(help="json (one object a line) or text (default: COPYDESK_LOG_FORMAT, else json)."),
+    ] = None,
 ) -> None:
     """Run the HTTP API (on the embedded model and demo catalog unless configured otherwise)."""
+    import os
+    from dataclasses import replace
+
     settings = Settings.from_env()
-    if not settings.api_keys and not _loopback(host):
+    if not settings.api_keys and not settings.client_keys and not _loopback(host):
         console.print("[red]Refusing to bind a non-loopback address without COPYDESK_API_KEYS.[/red]")
         raise typer.Exit(2)
+    count = workers or (settings.workers if os.environ.get("COPYDESK_WORKERS") else os.cpu_count() or 1)
+    settings = replace(settings, workers=max(1, count))
+    fmt = log_format or os.environ.get("COPYDESK_LOG_FORMAT") or "json"
+    import logging.config
+
     import uvicorn
 
-    from app.api import create_app
+    from app.logs import log_config
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    config = log_config(log_level, fmt)
+    logging.config.dictConfig(config)
+    if settings.workers == 1:
+        from app.api.factory import serving_app
+
+        uvicorn.run(serving_app(settings), host=host, port=port, log_config=config)
+        return
+    from app.cli.workers import prepare_workers
+
+    cleanup = prepare_workers(settings)
+    try:
+        uvicorn.run(
+            "app.api.factory:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=settings.workers,
+            log_config=config,
+        )
+    finally:
+        cleanup()
 
 
 def generate(

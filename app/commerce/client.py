@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -14,7 +16,11 @@ from tenacity import (
     wait_exponential,
 )
 
+from app import telemetry
 from app.commerce.models import Offer, Sku
+from app.schemas import ID_MAX, ID_PATTERN
+
+_ID = re.compile(ID_PATTERN)
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -68,10 +74,18 @@ class CommerceClient:
         self.attempts = attempts
 
     async def sku(self, sku: str) -> Sku:
-        return await self._get(f"/skus/{sku}", Sku)
+        found = await self._get(_path("skus", sku), Sku)
+        if found.sku != sku:
+            raise CommerceUnavailable(f"asked for SKU {sku!r}, the commerce API answered {found.sku!r}")
+        return found
 
     async def offer(self, offer_id: str) -> Offer:
-        return await self._get(f"/offers/{offer_id}", Offer)
+        found = await self._get(_path("offers", offer_id), Offer)
+        if found.offer_id != offer_id:
+            raise CommerceUnavailable(
+                f"asked for offer {offer_id!r}, the commerce API answered {found.offer_id!r}"
+            )
+        return found
 
     async def ping(self) -> bool:
         """Reachable means any answer that is not a server error."""
@@ -84,9 +98,12 @@ class CommerceClient:
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    async def _get(self, path: str, model: type[T]) -> T:
+    async def _get(self, path: str | CommerceNotFound, model: type[T]) -> T:
+        if isinstance(path, CommerceNotFound):
+            raise path
         cached = self.cache.get(path)
         if cached is not None:
+            telemetry.COMMERCE_CACHE_HITS.inc()
             if isinstance(cached, CommerceNotFound):
                 raise cached
             return cached  # type: ignore[return-value]
@@ -110,8 +127,10 @@ class CommerceClient:
         try:
             resp = await self.http.get(path)
         except httpx.HTTPError as exc:
+            telemetry.COMMERCE_CALLS.labels("unreachable").inc()
             raise _Transient(f"GET {path}: {type(exc).__name__}") from exc
-        if resp.status_code == 404:
+        telemetry.COMMERCE_CALLS.labels(str(resp.status_code)).inc()
+        if resp.status_code in (400, 404, 410, 422):  # what an API says of an ID it does not know
             return CommerceNotFound(path)
         if resp.status_code >= 500 or resp.status_code == 429:
             raise _Transient(f"GET {path}: HTTP {resp.status_code}")
@@ -121,3 +140,11 @@ class CommerceClient:
             return model.model_validate(resp.json())
         except (ValueError, ValidationError) as exc:
             raise CommerceUnavailable(f"GET {path}: malformed answer") from exc
+
+
+def _path(collection: str, item_id: str) -> str | CommerceNotFound:
+    """`/skus/SKU-1001`; an ID that is not one plain path segment is unknown without asking, and
+    even a valid one is percent-encoded so that nothing in it can change the URL's meaning."""
+    if len(item_id) > ID_MAX or not _ID.fullmatch(item_id):
+        return CommerceNotFound(f"malformed ID {item_id!r}")
+    return f"/{collection}/{quote(item_id, safe='')}"

@@ -18,6 +18,7 @@ class ProductFacts:
     price: float | None = None
     list_price: float | None = None
     stock: int | None = None
+    category: str = ""  # catalog category: which domain word lists apply (guardrails/domains.yaml)
 
 
 @dataclass(frozen=True)

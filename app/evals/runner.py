@@ -27,6 +27,7 @@ class CaseRun:
     assertions: list[Assertion] = field(default_factory=list)
     tokens: tuple[int, int] = (0, 0)
     snippets: dict[str, str] = field(default_factory=dict)
+    attempts: list[list[dict]] = field(default_factory=list)  # per variant: each model answer, what it broke
     answers: list[Assertion] = field(default_factory=list)  # each check on each model answer
 
     @property
@@ -72,6 +73,7 @@ async def run_cases(
                         run.assertions += await judge.grade(variant, context)
                 record = service.generator.audit.get(resp.generation_id) if service.generator.audit else None
                 run.tokens = _tokens(record)
+                run.attempts = [v.get("attempts", []) for v in (record or {}).get("variants", [])]
                 run.answers = answer_checks(record, [c.name for c in service.generator.checks])
                 run.snippets = _snippet_texts(service, resp.snippet_ids)
             if on_done:

@@ -4,17 +4,21 @@ parallel, and the response; every generation lands in the audit log whatever hap
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
+from dataclasses import replace
 from datetime import date
 
+from app import request_context, telemetry
 from app.commerce.client import CommerceClient
 from app.commerce.facts import TradeFacts
 from app.content import Content
 from app.errors import RequestError
 from app.generation.audit_record import write_audit
 from app.generation.fallback import fallback_copies
-from app.generation.inputs import prompt_input, scrubbed_audience, snippet_ids
+from app.generation.inputs import grounding, prompt_input, scrubbed_audience, snippet_ids
+from app.generation.journeys import choose_journey
 from app.generation.prompts import PromptBook
 from app.generation.trade import TradeResolver, placeholder_values
 from app.generation.variant import VariantDrafter, VariantResult
@@ -60,7 +64,9 @@ class Generator:
 
     async def generate(self, req: GenerateRequest) -> GenerateResponse:
         """Generate, and record the generation in the audit log whatever happens on the way."""
+        self._check_names(req)
         generation_id = "gen_" + uuid.uuid4().hex[:20]
+        request_context.generation_id.set(generation_id)
         trace: dict = {"timings_ms": {}}
         started = time.perf_counter()
         audit = {
@@ -69,21 +75,43 @@ class Generator:
             "trace": trace,
             "started": started,
         }
+        audience: dict | None = None
         try:
-            resp = await self._generate(req, generation_id, trace)
+            # PII analysis is CPU work: once per request, in a worker thread, for prompt and audit.
+            audience = await asyncio.to_thread(self.scrubbed_audience, req)
+            resp = await self._generate(req, generation_id, trace, audience)
         except RequestError:
             raise  # the caller's mistake, not a generation
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            write_audit(
-                self.audit, req, self.scrubbed_audience(req), generation_id, "error", **audit, error=error
-            )
+            await asyncio.to_thread(self._audit, req, audience, generation_id, "error", audit, error=error)
             raise
+        telemetry.observe_stages(trace["timings_ms"])
         response = resp.model_dump(mode="json")
-        write_audit(
-            self.audit, req, self.scrubbed_audience(req), generation_id, "ok", **audit, response=response
-        )
+        await asyncio.to_thread(self._audit, req, audience, generation_id, "ok", audit, response=response)
         return resp
+
+    def _audit(
+        self,
+        req: GenerateRequest,
+        audience: dict | None,
+        generation_id: str,
+        status: str,
+        audit: dict,
+        **extra,
+    ) -> None:
+        """The database write (and PII redaction, if the request failed before it): off the loop."""
+        audience = audience if audience is not None else self.scrubbed_audience(req)
+        write_audit(self.audit, req, audience, generation_id, status, **audit, **extra)
+
+    def _check_names(self, req: GenerateRequest) -> None:
+        """The API's schema enumerates channels and journeys; the CLI's and the evals' do not."""
+        if req.channel not in self.content.channels:
+            known = ", ".join(sorted(self.content.channels))
+            raise RequestError("invalid_field", f"channel must be one of: {known}", "channel")
+        if req.journey not in self.content.journeys:
+            known = ", ".join(sorted(self.content.journeys))
+            raise RequestError("unknown_journey", f"journey must be one of: {known}", "journey")
 
     async def resolve_trade(self, req: GenerateRequest) -> TradeFacts:
         return await self.trade.resolve(req)
@@ -91,23 +119,28 @@ class Generator:
     def scrubbed_audience(self, req: GenerateRequest) -> dict:
         return scrubbed_audience(req, self.pii)
 
-    async def _generate(self, req: GenerateRequest, generation_id: str, trace: dict) -> GenerateResponse:
+    async def _generate(
+        self, req: GenerateRequest, generation_id: str, trace: dict, audience: dict
+    ) -> GenerateResponse:
         deadline = Deadline(self.deadline_s)
         timings = trace["timings_ms"]
         mark = time.perf_counter()
-        if req.journey not in self.content.journeys:
-            known = ", ".join(sorted(self.content.journeys))
-            raise RequestError("unknown_journey", f"journey must be one of: {known}", "journey")
         trade = await self.trade.resolve(req)
         trace["commerce_available"] = trade.commerce_available
         timings["trade"] = _ms(mark)
+        journey = choose_journey(self.content.journeys, req.journey, trade)
+        if journey.note:
+            trace["journey"] = journey.note
+            req = req.model_copy(update={"journey": journey.name})
         spec = self.content.channels[req.channel]
         values = placeholder_values(trade, req.locale, self.content.formats, req.audience.name)
-        ctx = CheckContext(channel=spec, locale=req.locale, trade=trade, values=values)
+        ctx = CheckContext(channel=spec, locale=req.locale, trade=trade, values=values, journey=req.journey)
         tones = [t.name for t in self.content.tones][: req.variants]
 
-        fallbacks = fallback_copies(self.content, self.checks, ctx, req.journey, req.variants)
-        audience = self.scrubbed_audience(req)
+        # Checked fallback copy only when a variant needs it: most requests never do.
+        fallbacks = functools.cache(
+            lambda: fallback_copies(self.content, self.checks, ctx, req.journey, req.variants)
+        )
         mark = time.perf_counter()
         evidence = await asyncio.to_thread(
             self.knowledge.reviews,
@@ -121,6 +154,7 @@ class Generator:
         )
         timings["retrieval"] = _ms(mark)
         trace["snippet_ids"] = ids = snippet_ids(trade, evidence)
+        ctx = replace(ctx, grounding=grounding(trade, req.locale), reviews=tuple(e.text for e in evidence))
         placeholders = [n for n in self.content.placeholders if n in values]
 
         def renderer(tone: str):
@@ -132,12 +166,19 @@ class Generator:
         results = await asyncio.gather(
             *(
                 self.drafter.draft(
-                    ctx, tone, renderer(tone), fallbacks[i], deadline, _variant_id(generation_id, i)
+                    ctx,
+                    tone,
+                    renderer(tone),
+                    lambda i=i: fallbacks()[i],
+                    deadline,
+                    _variant_id(generation_id, i),
                 )
                 for i, tone in enumerate(tones)
             )
         )
         timings["variants"] = _ms(mark)
+        for r in results:
+            telemetry.VARIANTS.labels(r.source, req.channel).inc()
         trace["variants"] = [
             {"tone": r.tone, "source": r.source, "attempts": r.attempts, "ms": round(r.seconds * 1000, 1)}
             for r in results
@@ -148,7 +189,7 @@ class Generator:
             model=self.llm.model,
             prompt_version=self.prompts.version(req.channel, req.locale),
             snippet_ids=ids,
-            variants=[_variant_out(generation_id, i, req, r) for i, r in enumerate(results)],
+            variants=[_variant_out(generation_id, i, req, r, journey.note) for i, r in enumerate(results)],
         )
 
 
@@ -160,7 +201,7 @@ def _variant_id(generation_id: str, index: int) -> str:
     return f"{generation_id}-{chr(ord('A') + index)}"
 
 
-def _variant_out(generation_id: str, i: int, req: GenerateRequest, r: VariantResult) -> VariantOut:
+def _variant_out(generation_id: str, i: int, req: GenerateRequest, r: VariantResult, note: str) -> VariantOut:
     return VariantOut(
         variant_id=_variant_id(generation_id, i),
         tone=r.tone,
@@ -171,4 +212,6 @@ def _variant_out(generation_id: str, i: int, req: GenerateRequest, r: VariantRes
         disclaimers=list(r.copy.disclaimers),
         source=r.source,  # type: ignore[arg-type]
         checks=[CheckOut(name=c.name, passed=c.passed, detail=c.detail) for c in r.checks],
+        source_reason=f"{note}; {r.reason}" if note else r.reason,
+        repair=r.repair,  # type: ignore[arg-type]
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 import httpx
@@ -18,11 +19,13 @@ from app.generation.prompts import PromptBook
 from app.guardrails import default_checks
 from app.guardrails.link_policy import LinkPolicy
 from app.guardrails.pii_detector import PiiDetector
+from app.guardrails.sense.fluency import warm_up
 from app.kb import open_knowledge
 from app.kb.interface import KnowledgeBase
 from app.llm.client import LLMClient
 from app.llm.embedded import EmbeddedModelServer, LocalModel
 from app.store.audit import AuditLog
+from app.store.database import Database, open_database
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,7 @@ class Service:
     commerce: CommerceClient
     knowledge: KnowledgeBase
     embedded: EmbeddedModelServer | None
+    database: Database | None = None  # audit and request claims: SQLite, or the shared PostgreSQL
 
     @property
     def model_label(self) -> str:
@@ -48,17 +52,39 @@ class Service:
     async def aclose(self) -> None:
         if self.generator.audit is not None:
             self.generator.audit.close()
+        if self.database is not None:
+            self.database.close()
         await self.commerce.aclose()
+        if close_knowledge := getattr(self.knowledge, "close", None):
+            close_knowledge()
         await self.llm.client.close()
         if self.embedded is not None:
             self.embedded.stop()
 
 
+def start_embedded_model(settings: Settings) -> EmbeddedModelServer:
+    """The embedded model server as the settings describe it, started (serve --workers starts one
+    in the parent for all workers)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = EmbeddedModelServer(
+        LocalModel.resolve(settings.local_model),
+        threads=settings.local_model_threads,
+        slots=settings.local_model_slots,
+        context=settings.local_model_context,
+        log_path=settings.data_dir / "embedded-model.log",
+    )
+    embedded.start()
+    return embedded
+
+
 def build_service(settings: Settings) -> Service:
     """Start what the settings ask for; with nothing set, the embedded model and demo catalog."""
     content = load_content(settings.content_dir)
+    database = open_database(settings.database_url, settings.data_dir)
     catalog = load_catalog(content.knowledge_dir)
-    knowledge = open_knowledge(settings.content_dir, settings.index_path, settings.chroma_url)
+    knowledge = open_knowledge(
+        settings.content_dir, settings.index_path, settings.chroma_url, refresh_s=settings.kb_refresh_s
+    )
 
     timeout = httpx.Timeout(settings.commerce_timeout_s)
     if settings.commerce_url:
@@ -71,15 +97,7 @@ def build_service(settings: Settings) -> Service:
     embedded = None
     base_url, model = settings.llm_base_url, settings.llm_model
     if settings.uses_embedded_model:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        embedded = EmbeddedModelServer(
-            LocalModel.resolve(settings.local_model),
-            threads=settings.local_model_threads,
-            slots=settings.local_model_slots,
-            context=settings.local_model_context,
-            log_path=settings.data_dir / "embedded-model.log",
-        )
-        embedded.start()
+        embedded = start_embedded_model(settings)
         base_url, model = embedded.base_url, model or embedded.model.alias
     client = AsyncOpenAI(base_url=base_url, api_key=settings.llm_api_key or "not-needed", max_retries=0)
     llm = LLMClient(
@@ -90,6 +108,8 @@ def build_service(settings: Settings) -> Service:
         call_timeout_s=settings.llm_call_timeout_s,
     )
     pii = PiiDetector(settings.content_dir / "guardrails" / "pii.yaml")
+    # The sense checks' dictionaries (jieba, wordfreq) load beside the start, not on a request.
+    threading.Thread(target=warm_up, name="sense-warm-up", daemon=True).start()
     generator = Generator(
         content,
         PromptBook(content),
@@ -100,7 +120,7 @@ def build_service(settings: Settings) -> Service:
         deadline_s=settings.deadline_s,
         max_repairs=settings.max_repairs,
         pii=pii,
-        audit=AuditLog(settings.data_dir / "copydesk.db"),
+        audit=AuditLog(database),
         links=LinkPolicy.load(settings.content_dir / "guardrails" / "links.yaml"),
     )
-    return Service(settings, content, generator, llm, commerce, knowledge, embedded)
+    return Service(settings, content, generator, llm, commerce, knowledge, embedded, database)

@@ -13,6 +13,7 @@ from app.commerce.facts import ProductFacts, TradeFacts
 from app.commerce.models import Offer
 from app.errors import RequestError
 from app.kb.interface import KnowledgeBase
+from app.placeholders import printable_name
 from app.schemas import GenerateRequest
 
 log = logging.getLogger(__name__)
@@ -32,16 +33,17 @@ class TradeResolver:
             skus = await asyncio.gather(*(self.commerce.sku(s) for s in req.skus), return_exceptions=True)
             offer = await self._offer(req) if req.offer_id else None
         except CommerceUnavailable:
-            return self._without_commerce(req)
+            return await asyncio.to_thread(self._without_commerce, req)
+        known_facts = await asyncio.to_thread(self._known, req)  # Chroma reads: off the event loop
         products = []
         for i, (sku_id, sku) in enumerate(zip(req.skus, skus, strict=True)):
             if isinstance(sku, CommerceNotFound):
-                raise RequestError("unknown_sku", f"SKU {sku_id} does not exist", f"skus[{i}]")
+                raise RequestError("unknown_sku", f"SKU {sku_id} does not exist", f"skus[{i}]", 404)
             if isinstance(sku, CommerceUnavailable):
-                return self._without_commerce(req)
+                return await asyncio.to_thread(self._without_commerce, req)
             if isinstance(sku, BaseException):
                 raise sku
-            known = self.knowledge.product(sku_id, req.locale)
+            known = known_facts[i]
             products.append(
                 ProductFacts(
                     sku=sku_id,
@@ -51,21 +53,27 @@ class TradeResolver:
                     price=sku.price,
                     list_price=sku.list_price,
                     stock=sku.stock,
+                    category=known.category if known else "",
                 )
             )
         if offer is not None and not offer.applies_to(req.skus):
             raise RequestError(
-                "offer_not_applicable", f"offer {offer.offer_id} does not cover these SKUs", "offer_id"
+                "offer_not_applicable", f"offer {offer.offer_id} does not cover these SKUs", "offer_id", 409
             )
         return TradeFacts(products=products, offer=offer, commerce_available=True)
+
+    def _known(self, req: GenerateRequest) -> list:
+        return [self.knowledge.product(s, req.locale) for s in req.skus]
 
     async def _offer(self, req: GenerateRequest) -> Offer:
         try:
             offer = await self.commerce.offer(req.offer_id or "")
         except CommerceNotFound as exc:
-            raise RequestError("unknown_offer", f"offer {req.offer_id} does not exist", "offer_id") from exc
+            raise RequestError(
+                "unknown_offer", f"offer {req.offer_id} does not exist", "offer_id", 404
+            ) from exc
         if offer.expires_at <= datetime.now(UTC):
-            raise RequestError("offer_expired", f"offer {req.offer_id} has expired", "offer_id")
+            raise RequestError("offer_expired", f"offer {req.offer_id} has expired", "offer_id", 409)
         return offer
 
     def _without_commerce(self, req: GenerateRequest) -> TradeFacts:
@@ -76,7 +84,10 @@ class TradeResolver:
             known = self.knowledge.product(sku_id, req.locale)
             products.append(
                 ProductFacts(
-                    sku=sku_id, name=known.name if known else None, facts=known.facts if known else []
+                    sku=sku_id,
+                    name=known.name if known else None,
+                    facts=known.facts if known else [],
+                    category=known.category if known else "",
                 )
             )
         return TradeFacts(products=products, offer=None, commerce_available=False)
@@ -101,9 +112,13 @@ def offer_summary(offer: Offer, locale: str, formats: dict[str, Any]) -> str:
     )
 
 
-def format_date(offer: Offer, locale: str, formats: dict[str, Any]) -> str:
+def format_date(offer: Offer, locale: str, formats: dict[str, Any], now: datetime | None = None) -> str:
+    """The offer's end date; with its year when that is not this year (6月30日 of next year is not
+    this June)."""
     d = offer.expires_at
-    return formats["date"][locale].format(month=d.month, day=d.day, month_abbr=MONTHS[d.month - 1])
+    this_year = (now or datetime.now(d.tzinfo or UTC)).year
+    form = formats["date"] if d.year == this_year else formats.get("date_other_year", formats["date"])
+    return form[locale].format(month=d.month, day=d.day, month_abbr=MONTHS[d.month - 1], year=d.year)
 
 
 def placeholder_values(
@@ -112,8 +127,9 @@ def placeholder_values(
     """Values from trusted sources only; a placeholder without a value is not offered to the model."""
     values: dict[str, str] = {}
     money = formats["money"][locale]
-    if customer_name:
-        values["name"] = customer_name
+    name = printable_name(customer_name, int(formats["name_max_chars"])) if customer_name else None
+    if name:
+        values["name"] = name
     main = trade.products[0] if trade.products else None
     if main and main.name:
         values["product"] = main.name

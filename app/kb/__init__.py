@@ -25,8 +25,10 @@ def open_knowledge(
     *,
     ingest_if_empty: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
+    refresh_s: float = 0.0,
 ):
-    """The knowledge base for a service; the first start builds the index from knowledge/."""
+    """The knowledge base for a service; the first start builds the index from knowledge/. With a
+    Chroma server and `refresh_s`, other instances' ingests are picked up within about that long."""
     from app.kb.documents import load_snippets
     from app.kb.embedding import UseEmbedding
     from app.kb.ingest import ingest
@@ -43,4 +45,12 @@ def open_knowledge(
     if ingest_if_empty and collection.count() == 0:
         summary = ingest(collection, load_snippets(content_dir / "knowledge"), on_progress)
         log.info("built the knowledge index: %s", summary)
-    return ChromaKnowledge(collection, config, Sanitizer(content_dir / "guardrails" / "untrusted.yaml"))
+    sanitizer = Sanitizer(content_dir / "guardrails" / "untrusted.yaml")
+    knowledge = ChromaKnowledge(collection, config, sanitizer)
+    if chroma_url and refresh_s > 0:
+        from app.kb.freshness import RefreshingKnowledge
+
+        return RefreshingKnowledge(
+            knowledge, lambda: ChromaKnowledge(collection, config, sanitizer), refresh_s
+        )
+    return knowledge

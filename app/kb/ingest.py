@@ -65,6 +65,8 @@ def ingest(
         )
         if on_progress:
             on_progress(min(i + BATCH, len(todo)), len(todo))
+    if stale or todo:  # instances sharing a Chroma server notice the change by this stamp
+        collection.modify(metadata={**(collection.metadata or {}), "ingested_at": time.time()})
     return IngestSummary(
         len(new),
         len(changed),

@@ -16,6 +16,7 @@ class ProductKnowledge:
     name: str | None
     facts: list[str]
     fact_ids: list[str] = field(default_factory=list)
+    category: str = ""
 
 
 @dataclass(frozen=True)

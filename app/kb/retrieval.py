@@ -3,6 +3,7 @@ the customer's concern by hybrid search (dense via Chroma + BM25, fused), divers
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -25,6 +26,14 @@ from app.kb.lexical import LexicalIndex, Tokenizer
 from app.kb.sanitize import Sanitizer
 
 MODES = ("dense", "lexical", "hybrid")
+
+
+@functools.lru_cache(maxsize=4096)
+def query_vector(query: str) -> np.ndarray:
+    """A query's embedding, once: requests repeat the same topic queries (~2.5 ms each to encode)."""
+    vector = encoder().encode([query])[0]
+    vector.setflags(write=False)
+    return vector
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,14 @@ class ChromaKnowledge:
             LexicalIndex([s.text for s in self.snippets], self.tokenizer) if self.snippets else None
         )
 
+        # Facts per (sku, locale) from the same load: a request's facts without a Chroma query.
+        self._facts: dict[tuple[str, str], list[Snippet]] = {}
+        for s in self.snippets:
+            if s.kind == "fact":
+                self._facts.setdefault((s.sku, s.locale), []).append(s)
+        for rows in self._facts.values():
+            rows.sort(key=lambda s: s.order)
+
         self._sku = np.array([s.sku for s in self.snippets], dtype=object)
         self._kind = np.array([s.kind for s in self.snippets], dtype=object)
         self._locale = np.array([s.locale for s in self.snippets], dtype=object)
@@ -78,19 +95,16 @@ class ChromaKnowledge:
 
     # -- facts: by metadata, never by similarity ---------------------------------------------
     def product(self, sku: str, locale: str) -> ProductKnowledge | None:
-        got = self.collection.get(
-            where={"$and": [{"kind": "fact"}, {"sku": sku}, {"locale": locale}]},
-            include=["documents", "metadatas"],
-        )
-        if not got["ids"]:
+        """From the snippets loaded by refresh() (a Chroma `get` per request cost ~6 ms of CPU)."""
+        rows = self._facts.get((sku, locale))
+        if not rows:
             return None
-        rows = sorted(
-            zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True),
-            key=lambda r: int((r[2] or {}).get("order", 0)),
-        )
-        name = str((rows[0][2] or {}).get("title", "")) or None
         return ProductKnowledge(
-            sku=sku, name=name, facts=[d for _, d, _ in rows], fact_ids=[i for i, _, _ in rows]
+            sku=sku,
+            name=rows[0].title or None,
+            facts=[s.text for s in rows],
+            fact_ids=[s.id for s in rows],
+            category=rows[0].category,
         )
 
     # -- search --------------------------------------------------------------------------------
@@ -99,6 +113,7 @@ class ChromaKnowledge:
         k: int = 5, mode: str = "hybrid",
     ) -> list[Hit]:  # fmt: skip
         n = int(self.config.get("candidates", 20))
+        query = self.bounded(query)
         if mode == "dense":
             return self._dense(query, skus, locale, kinds, max(k, n))[:k]
         if mode == "lexical":
@@ -108,6 +123,11 @@ class ChromaKnowledge:
             (self._dense(query, skus, locale, kinds, n), float(weights.get("dense", 1.0))),
             (self._lexical(query, skus, locale, kinds, n), float(weights.get("lexical", 1.0))),
         )[:k]
+
+    def bounded(self, query: str) -> str:
+        """The query as embedding and BM25 see it: cut to `max_query_chars`, so that the work a
+        request's free text causes is bounded whatever the caller sent."""
+        return query[: int(self.config.get("max_query_chars", 400))]
 
     def _filters(self, skus: list[str], locale: str | None, kinds: tuple[str, ...]) -> MetadataFilters:
         filters = [MetadataFilter(key="kind", value=list(kinds), operator=FilterOperator.IN)]
@@ -121,7 +141,7 @@ class ChromaKnowledge:
         self, query: str, skus: list[str], locale: str | None, kinds: tuple[str, ...], n: int
     ) -> list[Hit]:
         """Exact cosine over a narrow filter (a request's few SKUs), Chroma's HNSW index otherwise."""
-        vector = encoder().encode([query])[0]
+        vector = query_vector(query)
         mask = self._mask(skus, locale, kinds)
         subset = np.flatnonzero(mask)
         if len(self.vectors) == len(self.snippets) and len(subset) <= int(

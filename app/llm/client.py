@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -10,6 +12,8 @@ from typing import Any, TypeVar
 
 import openai
 from openai import AsyncOpenAI
+from openai._base_client import make_request_options
+from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 from tenacity import (
     AsyncRetrying,
@@ -19,6 +23,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from app import telemetry
 from app.llm.deadline import Deadline, DeadlineExceeded
 
 T = TypeVar("T", bound=BaseModel)
@@ -105,10 +110,19 @@ def response_format(mode: str, name: str, schema: dict[str, Any]) -> dict[str, A
     return {"type": "json_object"}
 
 
-def output_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The JSON schema asked for: the model's fields, nothing else (strict providers require
-    `additionalProperties: false`), each field's `maxLength` where the output model sets one."""
-    return {**model.model_json_schema(), "additionalProperties": False}
+def request_options(timeout: float) -> Any:
+    """The per-call options `chat.completions.create` would pass (the bearer key, the timeout)."""
+    try:
+        return make_request_options(timeout=timeout, security={"bearer_auth": True})
+    except TypeError:  # openai releases before per-request security options
+        return make_request_options(timeout=timeout)
+
+
+@functools.cache
+def output_schema(output: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema asked for, built once per output model: its fields, nothing else (strict
+    providers require `additionalProperties: false`), each field's `maxLength` where it sets one."""
+    return {**output.model_json_schema(), "additionalProperties": False}
 
 
 def parse_output(raw: str, model: type[T]) -> T:
@@ -164,14 +178,35 @@ class LLMClient:
                 with attempt:
                     tries += 1
                     self._check_time(deadline, 0.05)
-                    resp = await self.client.chat.completions.create(
-                        model=self.model,
-                        messages=messages,  # type: ignore[arg-type]
-                        response_format=response_format(self.json_mode, output.__name__, schema),  # type: ignore[arg-type]
-                        max_tokens=max_tokens,
-                        temperature=self.temperature,
-                        timeout=min(self.call_timeout_s, deadline.remaining()),
-                    )
+                    if tries > 1:
+                        telemetry.MODEL_RETRIES.inc()
+                    started = time.perf_counter()
+                    try:
+                        # client.post, not chat.completions.create: the same request, without the
+                        # SDK's recursive transform of the params (~1/5 of a request's CPU here).
+                        body = {
+                            "model": self.model,
+                            "messages": messages,
+                            "response_format": response_format(self.json_mode, output.__name__, schema),
+                            "max_tokens": max_tokens,
+                            "temperature": self.temperature,
+                        }
+                        resp = await self.client.post(
+                            "/chat/completions",
+                            body=body,
+                            cast_to=ChatCompletion,
+                            options=request_options(min(self.call_timeout_s, deadline.remaining())),
+                        )
+                    except Exception as exc:
+                        telemetry.MODEL_CALLS.labels("error").inc()
+                        telemetry.MODEL_ERRORS.labels(type(exc).__name__).inc()
+                        raise
+                    finally:
+                        telemetry.STAGE_SECONDS.labels("model").observe(time.perf_counter() - started)
+                    telemetry.MODEL_CALLS.labels("ok").inc()
+                    if resp.usage:
+                        telemetry.MODEL_TOKENS.labels("prompt").inc(resp.usage.prompt_tokens or 0)
+                        telemetry.MODEL_TOKENS.labels("completion").inc(resp.usage.completion_tokens or 0)
                     raw = (resp.choices[0].message.content or "") if resp.choices else ""
                     raws.append(raw)
                     if resp.choices and resp.choices[0].finish_reason == "length":

@@ -123,9 +123,12 @@ class EmbeddedModelServer:
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
         }
-        out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         log.info("starting embedded model %s on 127.0.0.1:%s", self.model.label, self.port)
-        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        if self.log_path is None:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
+        else:
+            with self.log_path.open("ab") as out:  # the child keeps its own copy of the descriptor
+                self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
         self._wait_ready(timeout_s)
 
     def _wait_ready(self, timeout_s: float) -> None:

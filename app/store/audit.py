@@ -3,44 +3,48 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from pathlib import Path
 from typing import Any
 
-from app.store.sqlite import open_store
+from app import request_context
+from app.store.database import Database
 
 
 class AuditLog:
-    """SQLite under COPYDESK_DATA_DIR; one row per generation, the record as JSON."""
+    """One row per generation, the record as JSON, in SQLite or the shared PostgreSQL."""
 
-    def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        self._db = open_store(path)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS generations ("
-            " generation_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, created_at REAL NOT NULL,"
-            " status TEXT NOT NULL, record TEXT NOT NULL)"
-        )
-        self._db.execute("CREATE INDEX IF NOT EXISTS generations_request ON generations (request_id)")
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def record(self, generation_id: str, request_id: str, status: str, record: dict[str, Any]) -> None:
+        client = request_context.client.get()
+        if client is not None:
+            record = {**record, "client": client}
         row = (
             generation_id,
             request_id,
             time.time(),
             status,
             json.dumps(record, ensure_ascii=False, default=str),
+            client,
         )
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?)", row)
+        self._db.execute(
+            "INSERT INTO generations (generation_id, request_id, created_at, status, record, client)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (generation_id) DO UPDATE SET"
+            " status = excluded.status, record = excluded.record, client = excluded.client",
+            row,
+        )
 
     def get(self, generation_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT record FROM generations WHERE generation_id = ?", (generation_id,)
-            ).fetchone()
+        row = self._db.fetchone("SELECT record FROM generations WHERE generation_id = ?", (generation_id,))
         return json.loads(row[0]) if row else None
 
+    def for_request(self, request_id: str) -> list[dict[str, Any]]:
+        """Every generation recorded for one request_id (one, when claims work)."""
+        rows = self._db.fetchall(
+            "SELECT record FROM generations WHERE request_id = ? ORDER BY created_at", (request_id,)
+        )
+        return [json.loads(r[0]) for r in rows]
+
     def close(self) -> None:
-        self._db.close()
+        """The database belongs to the service, which closes it."""

@@ -1,4 +1,4 @@
-"""The service's small SQLite stores (audit log, idempotency keys) open the same way."""
+"""The service's SQLite file (audit log, request claims) opens the same way in every process."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 
 
 def open_store(path: Path) -> sqlite3.Connection:
-    """Autocommit, WAL (readers never block the writer), shared across threads behind a caller's lock."""
+    """Autocommit, WAL (readers never block the writer), a busy wait when another worker process
+    writes; shared across threads behind a caller's lock."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
     db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; WAL keeps it consistent
     return db

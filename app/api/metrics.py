@@ -1,0 +1,58 @@
+"""GET /metrics in Prometheus text format (merged over the workers when PROMETHEUS_MULTIPROC_DIR is
+set), and the per-request observation: latency by channel / locale / status / client, replays."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from app import request_context, telemetry
+from app.errors import RequestError
+from app.schemas import GenerateRequest
+
+log = logging.getLogger("copydesk.requests")
+
+
+def metrics_response() -> Response:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def observed(req: GenerateRequest, call: Callable[[], Awaitable[Any]]) -> Any:
+    """Run the request, counting it whatever it ends in."""
+    started = time.perf_counter()
+    client = request_context.client.get() or "local"
+    status = 500
+    try:
+        resp = await call()
+        status = getattr(resp, "status_code", 200)
+        if getattr(resp, "headers", {}).get("idempotent-replay"):
+            telemetry.REPLAYS.labels(client).inc()
+        return resp
+    except RequestError as exc:
+        status = exc.status
+        raise
+    finally:
+        seconds = time.perf_counter() - started
+        telemetry.REQUEST_SECONDS.labels(req.channel, req.locale, str(status), client).observe(seconds)
+        log.info(
+            "generate %s",
+            status,
+            extra={
+                "channel": req.channel,
+                "locale": req.locale,
+                "status": status,
+                "ms": round(seconds * 1000, 1),
+            },
+        )

@@ -1,0 +1,92 @@
+"""One generation per request_id across workers and instances: claim it in the database, keep the
+claim alive while generating, store the answer; a concurrent retry waits and gets that answer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from app.api.errors import error
+from app.store.claims import RequestClaims
+
+log = logging.getLogger(__name__)
+
+POLL_S = (0.05, 0.5)  # a waiter looks again after 50 ms, backing off to 500 ms
+
+
+async def _call(claims: RequestClaims, fn: Callable[..., Any], *args: Any) -> Any:
+    """SQLite answers in microseconds on the loop; PostgreSQL's round trip goes to a thread."""
+    if getattr(claims.db, "local", False):
+        return fn(*args)
+    return await asyncio.to_thread(fn, *args)
+
+
+async def answer_once(
+    claims: RequestClaims,
+    request_id: str,
+    digest: str,
+    generate: Callable[[], Awaitable[BaseModel]],
+    *,
+    max_wait_s: float,
+) -> Response:
+    """The stored answer (a replay), a 409 for a changed body, or a fresh generation by us."""
+    give_up = time.monotonic() + max_wait_s
+    poll = POLL_S[0]
+    while True:
+        claim = await _call(claims, claims.claim, request_id, digest)
+        if claim.outcome == "conflict":
+            return error(
+                409,
+                "idempotency_conflict",
+                f"request_id {request_id} was used before with a different body",
+                "request_id",
+            )
+        if claim.outcome == "done":
+            return _json(claim.response_json or "null", {"Idempotent-Replay": "true"})
+        if claim.outcome == "claimed":
+            break
+        if time.monotonic() > give_up:
+            resp = error(
+                409, "request_in_progress", f"request_id {request_id} is still being generated", "request_id"
+            )
+            resp.headers["Retry-After"] = str(max(1, round(claims.lease_s)))
+            return resp
+        await asyncio.sleep(min(poll, max(0.01, (claim.lease_until or 0) - time.time() + 0.01)))
+        poll = min(POLL_S[1], poll * 2)
+
+    owner = claim.owner or ""
+    heartbeat = asyncio.create_task(_keep_alive(claims, request_id, owner))
+    try:
+        resp = await generate()
+    except BaseException:
+        heartbeat.cancel()
+        with contextlib.suppress(Exception):
+            claims.release(request_id, owner)  # sync: must run even while being cancelled
+        raise
+    heartbeat.cancel()
+    body = resp.model_dump_json()  # once, for the replay store and the reply alike
+    if not await _call(claims, claims.complete, request_id, owner, body):
+        log.warning("request %s was taken over while generating; this answer is not stored", request_id)
+    return _json(body)
+
+
+def _json(body: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(body, media_type="application/json", headers=headers)
+
+
+async def _keep_alive(claims: RequestClaims, request_id: str, owner: str) -> None:
+    """Renew the lease at a third of its length, so two missed beats still keep the claim."""
+    while True:
+        await asyncio.sleep(claims.lease_s / 3)
+        try:
+            if not await _call(claims, claims.renew, request_id, owner):
+                return
+        except Exception:  # noqa: BLE001 - a database hiccup: the next beat tries again
+            log.warning("could not renew the claim on %s", request_id, exc_info=True)

@@ -1,0 +1,48 @@
+"""What `copydesk serve --workers N` does once, in the parent, before the workers start: one
+embedded model for all of them, the knowledge index built, the schema migrated, and a directory
+where the workers' Prometheus metrics meet."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+
+from app.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def prepare_workers(settings: Settings) -> Callable[[], None]:
+    """Set the environment the workers inherit; returns what undoes it when serving ends."""
+    undo: list[Callable[[], None]] = []
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Before anything imports prometheus_client: it picks its value store at import.
+        metrics_dir = tempfile.mkdtemp(prefix="copydesk-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        undo.append(lambda: shutil.rmtree(metrics_dir, ignore_errors=True))
+    os.environ["COPYDESK_WORKERS"] = str(settings.workers)
+
+    from app.kb import open_knowledge
+    from app.store.database import open_database
+
+    open_database(settings.database_url, settings.data_dir).close()
+    open_knowledge(settings.content_dir, settings.index_path, settings.chroma_url)  # built if empty
+
+    if settings.uses_embedded_model:  # one model server for every worker, not one each
+        from app.generation.service import start_embedded_model
+
+        model = start_embedded_model(settings)
+        undo.append(model.stop)
+        os.environ["COPYDESK_LLM_BASE_URL"] = model.base_url
+        os.environ["COPYDESK_LLM_MODEL"] = settings.llm_model or model.model.alias
+        os.environ["COPYDESK_LLM_JSON_MODE"] = settings.json_mode
+        log.info("embedded model for %d workers at %s", settings.workers, model.base_url)
+
+    def cleanup() -> None:
+        for step in reversed(undo):
+            step()
+
+    return cleanup

@@ -1,0 +1,149 @@
+"""One small SQL interface over embedded SQLite and PostgreSQL (psycopg 3 with a pool), so the audit
+log and the request claims are written once and run on either; queries use `?` placeholders."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from app.store.sqlite import open_store
+
+Params = Sequence[Any]
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Params = ()) -> Any: ...
+
+
+class Database(Protocol):
+    """What the stores need: a statement, a row, all rows, and a transaction."""
+
+    dialect: str
+
+    def execute(self, sql: str, params: Params = ()) -> None: ...
+
+    def fetchone(self, sql: str, params: Params = ()) -> tuple | None: ...
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[tuple]: ...
+
+    def transaction(self) -> Any: ...  # context manager yielding a Transaction
+
+    def close(self) -> None: ...
+
+
+class Transaction:
+    """Statements inside one transaction, `?` placeholders whatever the backend."""
+
+    def __init__(self, cursor: Any, postgres: bool) -> None:
+        self._cursor = cursor
+        self._postgres = postgres
+
+    def execute(self, sql: str, params: Params = ()) -> None:
+        self._cursor.execute(_pg(sql) if self._postgres else sql, params)
+
+    def fetchone(self, sql: str, params: Params = ()) -> tuple | None:
+        self.execute(sql, params)
+        rows = self._cursor.fetchall()
+        return rows[0] if rows else None
+
+
+def _pg(sql: str) -> str:
+    return sql.replace("?", "%s")
+
+
+class SqliteDatabase:
+    """One connection per process behind a lock: SQLite statements here take microseconds."""
+
+    dialect = "sqlite"
+    local = True  # statements are cheap enough to run on the event loop
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = open_store(path)
+        self._lock = threading.RLock()
+
+    def execute(self, sql: str, params: Params = ()) -> None:
+        with self._lock:
+            self._db.execute(sql, params)
+
+    def fetchone(self, sql: str, params: Params = ()) -> tuple | None:
+        # All rows: an INSERT/UPDATE ... RETURNING commits only once its statement is run out.
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        return rows[0] if rows else None
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """BEGIN IMMEDIATE: the write lock up front, so two processes never deadlock upgrading."""
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(cur, postgres=False)
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class PostgresDatabase:
+    """A psycopg connection pool; every statement autocommits unless inside `transaction()`."""
+
+    dialect = "postgres"
+    local = False  # a network round trip: callers on an event loop use a thread
+
+    def __init__(self, url: str, *, max_size: int = 10) -> None:
+        from psycopg_pool import ConnectionPool
+
+        self.url = url
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            kwargs={"autocommit": True},
+            open=True,
+            name="copydesk",
+        )
+        self._pool.wait(timeout=10.0)
+
+    def execute(self, sql: str, params: Params = ()) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(_pg(sql), params)
+
+    def fetchone(self, sql: str, params: Params = ()) -> tuple | None:
+        with self._pool.connection() as conn:
+            return conn.execute(_pg(sql), params).fetchone()
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[tuple]:
+        with self._pool.connection() as conn:
+            return conn.execute(_pg(sql), params).fetchall()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield Transaction(cur, postgres=True)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def open_database(database_url: str | None, data_dir: Path, *, upgrade: bool = True) -> Database:
+    """PostgreSQL when a URL is given, else SQLite under the data dir; migrated to the latest schema."""
+    from app.store.migrations import upgrade as migrate
+
+    db: Database
+    db = PostgresDatabase(database_url) if database_url else SqliteDatabase(data_dir / "copydesk.db")
+    if upgrade:
+        migrate(db)
+    return db
