@@ -50,6 +50,9 @@ def eval_command(
     record: Annotated[
         bool, typer.Option(help="Write this run's model answers and outcomes to evals/recorded/.")
     ] = False,
+    update_recorded: Annotated[
+        bool, typer.Option(help="With --replay: accept today's outcomes on the recorded answers (no model).")
+    ] = False,
     recorded_dir: Annotated[
         Path | None, typer.Option("--recorded", help="Recorded answers' folder (default: recorded_dir).")
     ] = None,
@@ -64,7 +67,15 @@ def eval_command(
     from app.evals.evidence import case_kinds
     from app.evals.gate import gate_settings, judge_gate
     from app.evals.judge import Judge
-    from app.evals.recording import Book, RecordingLLM, ReplayLLM, ToneTagging, load_recorded, write_recorded
+    from app.evals.recording import (
+        Book,
+        RecordingLLM,
+        ReplayLLM,
+        ToneTagging,
+        accept_outcomes,
+        load_recorded,
+        write_recorded,
+    )  # fmt: skip
     from app.evals.replay_gate import judge_replay, outcome_of
     from app.evals.report import baseline_of, by_group, compare, render_html, results_json, summarise, write
     from app.evals.report_gate import gate_section, with_gate_section
@@ -167,6 +178,14 @@ def eval_command(
             outcomes.setdefault(r.case.id, {})[r.repeat] = outcome_of(r)
         written = write_recorded(recorded_dir, book, outcomes, model, versions)
         console.print(f"recorded the answers of {len(written)} case(s) in {recorded_dir}")
+    if replay and update_recorded:
+        written = accept_outcomes(
+            recorded_dir, recorded, {(r.case.id, r.repeat): outcome_of(r) for r in runs}
+        )
+        console.print(
+            f"accepted today's outcomes on the recorded answers of {written} case(s) in {recorded_dir}"
+        )
+        replayed = judge_replay(runs, load_recorded(recorded_dir, list(recorded)), replayer.stale)
     exit_code = 0
     if replayed is not None:
         exit_code = print_replay(replayed, require_evidence or gate_settings(config)["require_evidence"])

@@ -160,3 +160,19 @@ def write_recorded(
         )
         written.append(path)
     return written
+
+
+def accept_outcomes(folder: Path, recorded: dict[str, dict], outcomes: dict[tuple[str, int], dict]) -> int:
+    """Deliberately take a replay's outcomes as the new reference (a stricter check, a better
+    fallback), keeping the answers and the prompts they answered; like --update-baseline."""
+    changed = 0
+    for case, data in recorded.items():
+        new = {str(r): o for (c, r), o in outcomes.items() if c == case}
+        if new and new != data.get("outcomes"):
+            data["outcomes"] = {**data.get("outcomes", {}), **new}
+            path = recording_path(folder, case)
+            path.write_text(
+                json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+            )
+            changed += 1
+    return changed

@@ -164,6 +164,28 @@ def corpus_layer(root: Path, corpus: str, targets: str, name: str) -> Layer:
     return layer
 
 
+def sense_layer(root: Path, limits: dict[str, float]) -> Layer:
+    """The sense checks on their labelled set (issue 12): junk must not pass every check, and
+    sendable copy must not be blocked, beyond the configured shares."""
+    layer = Layer("sense checks' labelled set meets its targets")
+    if not (root / "evals" / "sense" / "labelled.yaml").exists():
+        layer.note = "skipped: no evals/sense/labelled.yaml"
+        return layer
+    from app.evals.sense_set import evaluate, load_set
+
+    figures = evaluate(*load_set(root / "evals" / "sense"))
+    layer.checked = len(figures.junk) + len(figures.good)
+    for key, part, whole, limit in (
+        ("junk returned", figures.junk_returned, figures.junk, limits.get("max_junk_returned", 0.0)),
+        ("sendable blocked", figures.good_blocked, figures.good, limits.get("max_sendable_blocked", 0.0)),
+    ):
+        share = len(part) / len(whole) if whole else 0.0
+        if share > limit:
+            ids = ", ".join(o.sample["id"] for o in part[:5])
+            layer.failures.append((key, f"{len(part)}/{len(whole)} ({share:.1%}) > {limit:.0%}: {ids}"))
+    return layer
+
+
 def run_static_gate(settings: Settings, cases: list[EvalCase], config: dict[str, Any]) -> list[Layer]:
     """All layers; the service is built without a model and every model call fails at once."""
     from app.generation.service import build_service
@@ -185,6 +207,8 @@ def run_static_gate(settings: Settings, cases: list[EvalCase], config: dict[str,
     layers = list(asyncio.run(go()))
     for name, spec in layers_config.get("corpora", {}).items():
         layers.append(corpus_layer(root, spec["corpus"], spec["targets"], name))
+    if "sense_set" in layers_config:
+        layers.append(sense_layer(root, layers_config["sense_set"]))
     return layers
 
 
