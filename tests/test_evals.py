@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -383,7 +384,10 @@ def test_recorded_answers_replay_without_a_model(llm, commerce, tmp_path, index_
     assert len(llm.calls) == calls  # no model was asked
 
     words = root / "guardrails" / "words" / "unverifiable_en.yaml"
-    words.write_text(words.read_text().replace("  - term: best ever\n", ""))  # a word list loses a term
+    text = words.read_text()
+    lost = re.sub(r"(?m)^.*term: best ever\b.*\n", "", text)  # a word list loses a term
+    assert lost != text
+    words.write_text(lost)
     system = root / "prompts" / "system.en-US.j2"
     system.write_text(system.read_text() + "\n- Always answer in French.")  # and a prompt changes
     out = _eval_cli(llm, commerce, tmp_path, index_dir, *cli, "--replay", "--out", str(tmp_path / "worse"),
