@@ -9,9 +9,12 @@ FIELDS = ("title", "body", "cta")
 
 
 def measure(text: str, count: str) -> int:
-    """Length as the channel bills it: code points, or UTF-16 code units for SMS."""
+    """Length as the channel bills it: code points, UTF-16 code units, or (`sms`) GSM-7 septets
+    when every character is GSM-7, else UCS-2 (UTF-16) units."""
     if count == "utf16":
         return len(text.encode("utf-16-le")) // 2
+    if count == "sms":
+        return sms_segments(text)[1]
     return len(text)
 
 
@@ -26,12 +29,29 @@ class ChannelSpec:
     opt_out: dict[str, str]
     # Stricter per-vendor limits (push), field -> max length; shown in the eval report, not enforced.
     vendors: dict[str, dict[str, int]] = field(default_factory=dict)
+    # SMS: the units one segment holds per encoding (GSM-7 160, UCS-2 70); caps the body limit.
+    single_segment: dict[str, int] = field(default_factory=dict)
 
     def fields(self) -> tuple[str, ...]:
         return tuple(f for f in FIELDS if f in self.limits)
 
     def limit(self, field: str, locale: str) -> int:
         return self.limits[field][locale]
+
+    def limit_for(self, field: str, locale: str, text: str) -> int:
+        """The limit `text` is held to: for SMS also what one segment of its encoding holds."""
+        limit = self.limit(field, locale)
+        if self.count == "sms" and field == "body" and self.single_segment:
+            limit = min(limit, self.single_segment[sms_segments(text)[0]])
+        return limit
+
+    def fits(self, field: str, locale: str, text: str) -> bool:
+        return self.measure(text) <= self.limit_for(field, locale, text)
+
+    def unit(self, text: str = "") -> str:
+        if self.count == "sms":
+            return "GSM-7 septets" if sms_segments(text)[0] == "GSM-7" else "UCS-2 units"
+        return "UTF-16 units" if self.count == "utf16" else "characters"
 
     def label(self, locale: str) -> str:
         return self.labels.get(locale) or self.name
@@ -80,6 +100,7 @@ def parse_channels(raw: dict[str, Any], locales: tuple[str, ...]) -> dict[str, C
                 vendor: {f: int(v) for f, v in lims.items() if f in FIELDS}
                 for vendor, lims in (data.get("vendors") or {}).items()
             },
+            single_segment={enc: int(n) for enc, n in (data.get("single_segment") or {}).items()},
         )
     return specs
 

@@ -141,6 +141,12 @@ class VariantOut(BaseModel):
     disclaimers: list[str]
     source: Source
     checks: list[CheckOut]
+    source_reason: str = Field(
+        default="", description="why this source: the checks the model's answers failed, or that it passed"
+    )
+    repair: Literal["cut", "reask"] | None = Field(
+        default=None, description='for source "repaired": a deterministic cut to fit, or a re-ask'
+    )
 
 
 class GenerateResponse(BaseModel):

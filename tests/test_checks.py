@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.channels import measure
+from app.channels import measure, sms_segments
 from app.commerce.facts import TradeFacts
 from app.config import REPO_ROOT
 from app.content import load_content
@@ -26,7 +26,30 @@ def test_sms_counts_utf16_with_signature_and_opt_out():
     assert res["channel_limits"].passed and measure(copy.fields["body"], "utf16") == 70
     copy, res = check("sms", "zh-CN", {"body": "好" * (budget - 1) + "🏃"})
     assert not res["channel_limits"].passed
-    assert "71 UTF-16 units" in res["channel_limits"].detail
+    assert "71 UCS-2 units" in res["channel_limits"].detail
+
+
+def test_english_sms_gets_one_gsm7_segment_of_160_and_falls_to_70_with_one_ucs2_character():
+    wrapper = sms_segments("[Lumi]  Reply STOP to opt out")[1]  # "[" and "]" cost two septets each
+    body = ("Your running shoes are still in your cart. " * 4)[: 160 - wrapper].strip()
+    body = body + "x" * (160 - wrapper - len(body))
+    copy, res = check("sms", "en-US", {"body": body})
+    assert sms_segments(copy.fields["body"]) == ("GSM-7", 160, 1)
+    assert res["channel_limits"].passed, res["channel_limits"].detail
+    assert "1 segment (GSM-7, 160)" in res["channel_limits"].detail
+    copy, res = check("sms", "en-US", {"body": body[:-1] + "’"})  # a curly quote is not GSM-7
+    assert not res["channel_limits"].passed
+    assert "158 UCS-2 units" in res["channel_limits"].detail and "limit of 70" in res["channel_limits"].detail
+    _, res = check("sms", "en-US", {"body": body + "{"})  # an extension character costs two
+    assert (
+        "162 GSM-7 septets" in res["channel_limits"].detail and "limit of 160" in res["channel_limits"].detail
+    )
+
+
+def test_chinese_sms_stays_at_70():
+    budget = 70 - len("【鹿米】") - len("拒收请回复R")
+    _, res = check("sms", "zh-CN", {"body": "好" * (budget + 1)})
+    assert not res["channel_limits"].passed and "limit of 70" in res["channel_limits"].detail
 
 
 def test_sms_signature_written_by_the_model_is_not_doubled():
@@ -188,7 +211,7 @@ def test_sms_reports_segments():
     assert sms_segments("好" * 71) == ("UCS-2", 71, 2)
     assert sms_segments("{curly}") == ("GSM-7", 9, 1)  # extension characters cost two
     _, res = check("sms", "zh-CN", {"body": "跑鞋还在购物车里🏃"})
-    assert res["channel_limits"].detail == "body 20/70 UTF-16 units, 1 segment (UCS-2, 20)"
+    assert res["channel_limits"].detail == "body 20/70 UCS-2 units, 1 segment (UCS-2, 20)"
 
 
 def test_a_tracking_id_in_a_link_is_not_pii_or_a_claim():

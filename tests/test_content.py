@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -66,8 +67,10 @@ def test_fallback_is_specific_and_varied(channel, locale, customer):
     facts = TradeFacts([product], SHORT_OFFER, commerce_available=True)
     values = placeholder_values(facts, locale, CONTENT.formats, customer)
     ctx = CheckContext(channel=spec, locale=locale, trade=facts, values=values)
+    sold_out = replace(ctx, trade=replace(facts, products=[replace(product, stock=0)]), journey="sold_out")
     for journey in CONTENT.journeys:
-        (a, _), (b, _) = fallback_copies(CONTENT, checks, ctx, journey, 2)
+        jctx = sold_out if journey == "sold_out" else replace(ctx, journey=journey)
+        (a, _), (b, _) = fallback_copies(CONTENT, checks, jctx, journey, 2)
         assert a.fields != b.fields, (journey, a.fields)
         text = " ".join(a.fields.values())
         wanted = [values["product"], values["offer"]] + ([values["price"]] if journey == "price_drop" else [])

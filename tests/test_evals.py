@@ -229,14 +229,29 @@ def test_the_baseline_diff_marks_whole_words_and_chinese_characters():
     from app.evals.report import _diff
 
     assert _diff("Enjoy free shipping | Shop", "Enjoy fast shipping | Shop") == (
-        "Enjoy <del>free</del><ins>fast</ins> shipping | Shop"
+        '<div class="was">was: Enjoy <del>free</del> shipping | Shop</div>'
+        '<div class="now">now: Enjoy <ins>fast</ins> shipping | Shop</div>'
     )
-    assert (
-        _diff("您刚看过的跑鞋还在这里", "您看过的跑鞋还在购物车里")
-        == "您<del>刚</del>看过的跑鞋还在<del>这</del><ins>购物车</ins>里"
+    # Struck and added parts on separate lines, so each line reads as Chinese.
+    assert _diff("您刚看过的跑鞋还在这里", "您看过的跑鞋还在购物车里") == (
+        '<div class="was">was: 您<del>刚</del>看过的跑鞋还在<del>这</del>里</div>'
+        '<div class="now">now: 您看过的跑鞋还在<ins>购物车</ins>里</div>'
     )
     marked = _diff("<b>bold</b>", "<i>bold</i>")  # copy is escaped, never rendered as markup
     assert "<b>" not in marked and "&lt;" in marked and "bold" in marked
+
+
+def test_the_report_says_which_assertion_failed_and_shows_each_attempt(settings, llm, tmp_path):
+    case = next(c for c in CASES if c.request["channel"] == "push" and c.request["locale"] == "en-US")
+    junk = {"title": "Tweet", "body": "This is a post with [insert title] - 30+ characters."}
+    llm.script(default=lambda body: ok(junk))
+    runs = _run(replace(settings, data_dir=tmp_path), [case])
+    page = render_html(runs, summarise(runs, {}), {}, compare(runs, {}), {}, build_channels(), "scripted")
+    variant = runs[0].response["variants"][0]
+    assert variant["source"] == "fallback" and "meta_text" in variant["source_reason"]
+    assert '<span class="fail">not fallback</span>' in page  # the card names the failed assertion
+    assert "This is a post with [insert title]" in page  # each attempt's raw answer ...
+    assert "meta_text: title is a label" in page  # ... and what it broke
 
 
 def test_a_case_the_service_cannot_serve_is_an_error_not_a_crash(settings, llm, tmp_path):

@@ -168,6 +168,15 @@ def test_an_empty_body_says_the_body_is_required(api):
     assert error_of(resp) == {"code": "missing_field", "message": "body is required", "field": "body"}
 
 
+@pytest.mark.parametrize(
+    "body", [b'{"a": "\xff"}', b"[" * 30_000 + b"]" * 30_000, b'{"variants": 1' + b"0" * 5000 + b"}"]
+)
+def test_a_body_json_cannot_parse_is_a_400_naming_the_body(api, body):
+    resp = api.post("/v1/generate", content=body, headers={"content-type": "application/json"})
+    assert resp.status_code == 400
+    assert (error_of(resp)["code"], error_of(resp)["field"]) == ("invalid_json", "body")
+
+
 def test_a_wrong_method_gets_405_with_allow(api):
     resp = api.delete("/v1/generate")
     assert resp.status_code == 405

@@ -75,6 +75,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI could not parse the body: bad UTF-8, nesting, digits
+            return error(400, "invalid_json", "the request body is not valid JSON", "body")
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error(exc.status_code, code, str(exc.detail), headers=exc.headers)  # 405 keeps Allow
 

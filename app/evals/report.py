@@ -171,7 +171,7 @@ def _vendor_cuts(title: str, body: str, spec: ChannelSpec) -> str:
 def _bars(v: dict, spec: ChannelSpec, locale: str) -> str:
     out = []
     for f in spec.fields():
-        used, limit = spec.measure(v[f] or ""), spec.limit(f, locale)
+        used, limit = spec.measure(v[f] or ""), spec.limit_for(f, locale, v[f] or "")
         width = min(100, round(100 * used / limit))
         cls = ' class="over"' if used > limit else ""
         out.append(
@@ -184,17 +184,46 @@ _TOKENS = re.compile(r"[A-Za-z0-9'’]+|\s+|.", re.S)
 
 
 def _diff(old: str, new: str) -> str:
-    """Word by word for Latin text, character by character for Chinese."""
+    """The baseline's text with the struck words marked, then the new text with the added words
+    marked: two readable lines (interleaved edits are unreadable in Chinese). Word by word for
+    Latin text, character by character for Chinese."""
     a, b = _TOKENS.findall(old), _TOKENS.findall(new)
-    parts = []
+    was, now = [], []
     for op, a1, a2, b1, b2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if op == "equal":
-            parts.append(_e("".join(b[b1:b2])))
-        if op in ("delete", "replace"):
-            parts.append(f"<del>{_e(''.join(a[a1:a2]))}</del>")
-        if op in ("insert", "replace"):
-            parts.append(f"<ins>{_e(''.join(b[b1:b2]))}</ins>")
-    return "".join(parts)
+            was.append(_e("".join(a[a1:a2])))
+            now.append(_e("".join(b[b1:b2])))
+            continue
+        if a2 > a1:
+            was.append(f"<del>{_e(''.join(a[a1:a2]))}</del>")
+        if b2 > b1:
+            now.append(f"<ins>{_e(''.join(b[b1:b2]))}</ins>")
+    return f'<div class="was">was: {"".join(was)}</div><div class="now">now: {"".join(now)}</div>'
+
+
+def _attempts(attempts: list[dict], reason: str) -> str:
+    """Why the variant has its source, and each model answer with what it broke."""
+    if not attempts:
+        return f'<div class="meta why">{_e(reason)}</div>' if reason else ""
+    items = []
+    for i, a in enumerate(attempts, 1):
+        if "deterministic_repair" in a:
+            cut = " | ".join(str(v) for v in a["deterministic_repair"].values())
+            broke = a.get("violations") or []
+            head = f"cut at a clause boundary{' — still failed' if broke else ' — passed'}"
+            raw = cut
+        else:
+            raw = a["raw"] if isinstance(a.get("raw"), str) else "\n".join(a.get("raw") or [])
+            broke = a.get("violations") or ([a["error"]] if a.get("error") else [])
+            head = f"answer {i}" + (" — passed every check" if not broke else "")
+        bad = "".join(f"<li>{_e(v)}</li>" for v in broke)
+        items.append(
+            f"<li><b>{_e(head)}</b><pre>{_e(raw)}</pre>{f'<ul class=bad>{bad}</ul>' if bad else ''}</li>"
+        )
+    return (
+        f'<details class="attempts"><summary>{_e(reason or "model attempts")}</summary>'
+        f"<ol>{''.join(items)}</ol></details>"
+    )
 
 
 def _text(v: dict) -> str:
@@ -247,18 +276,23 @@ def render_html(
     for r in sorted(runs, key=lambda r: (r.passed, r.case.id, r.repeat)):
         req = r.case.request
         spec = channels[req["channel"]]
+        failing = [a for a in r.assertions if not a.passed]
         status = '<b class="pass">pass</b>' if r.passed else '<b class="fail">fail</b>'
+        if failing:
+            status += " · " + ", ".join(f'<span class="fail">{_e(a.name)}</span>' for a in failing)
         parts.append(f'<section class="case" id="{_e(r.case.id)}"><h2>{status} · {_e(r.case.id)}'
                      f'{" · repeat " + str(r.repeat) if r.repeat else ""}</h2>'
                      f'<div class="meta">{_e(r.case.description)} · {r.latency_ms:.0f} ms · tokens {r.tokens[0]}+{r.tokens[1]}</div>')  # fmt: skip
         if r.error:
             parts.append(f'<div class="fail">{_e(r.error)}</div></section>')
             continue
+        parts.append("".join(f'<div class="failed">{_e(a.name)}: {_e(a.detail)}</div>' for a in failing))
         parts.append("<div>" + "".join(
             f'<span class="badge{"" if a.passed else " bad"}" title="{_e(a.detail)}">{_e(a.name)}</span>' for a in r.assertions
         ) + "</div><div class='variants'>")  # fmt: skip
         before = {v["tone"]: v for v in old.get(r.case.id, {}).get("variants", [])}
-        for v in r.response["variants"]:
+        for i, v in enumerate(r.response["variants"]):
+            tried = r.attempts[i] if i < len(r.attempts) else []
             badges = "".join(
                 f'<span class="badge{"" if c["passed"] else " bad"}" title="{_e(c["detail"])}">{_e(c["name"])}</span>'
                 for c in v["checks"]
@@ -266,10 +300,11 @@ def render_html(
             was = before.get(v["tone"])
             change = ""
             if was and _text(was) != _text(v):
-                change = f'<div class="meta">changed since baseline: {_diff(_text(was), _text(v))}</div>'
+                change = f'<div class="meta diff">changed since baseline:{_diff(_text(was), _text(v))}</div>'
+            how = f" ({_e(v['repair'])})" if v.get("repair") else ""
             parts.append(f'<div class="variant"><div class="meta">{_e(v["variant_id"][-1])} · {_e(v["tone"])} · '
-                         f'<b>{_e(v["source"])}</b></div>{_render(v, spec, req["locale"])}{_bars(v, spec, req["locale"])}'
-                         f"<div>{badges}</div>{change}</div>")  # fmt: skip
+                         f'<b>{_e(v["source"])}</b>{how}</div>{_render(v, spec, req["locale"])}{_bars(v, spec, req["locale"])}'
+                         f"<div>{badges}</div>{_attempts(tried, v.get('source_reason', ''))}{change}</div>")  # fmt: skip
         parts.append("</div>")
         if r.snippets:
             items = "".join(f"<li><code>{_e(i)}</code> {_e(t)}</li>" for i, t in r.snippets.items())

@@ -25,6 +25,7 @@ class CaseRun:
     assertions: list[Assertion] = field(default_factory=list)
     tokens: tuple[int, int] = (0, 0)
     snippets: dict[str, str] = field(default_factory=dict)
+    attempts: list[list[dict]] = field(default_factory=list)  # per variant: each model answer, what it broke
 
     @property
     def passed(self) -> bool:
@@ -65,6 +66,7 @@ async def run_cases(
                     for variant in run.response["variants"]:
                         run.assertions += await judge.grade(variant, context)
                 run.tokens = _tokens(service, resp.generation_id)
+                run.attempts = _attempts(service, resp.generation_id)
                 run.snippets = _snippet_texts(service, resp.snippet_ids)
             if on_done:
                 on_done(run)
@@ -92,6 +94,11 @@ def _tokens(service: Service, generation_id: str) -> tuple[int, int]:
             p, c = attempt.get("tokens", (0, 0))
             prompt, completion = prompt + p, completion + c
     return prompt, completion
+
+
+def _attempts(service: Service, generation_id: str) -> list[list[dict]]:
+    record = service.generator.audit.get(generation_id) if service.generator.audit else None
+    return [v.get("attempts", []) for v in (record or {}).get("variants", [])]
 
 
 def _snippet_texts(service: Service, ids: list[str]) -> dict[str, str]:

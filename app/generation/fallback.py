@@ -33,7 +33,7 @@ def _passing(
     """The candidate with its optional parts if it passes so, else without them, else None."""
     for keep in (True, False):
         copy = assemble({f: resolve_optional(v, ctx.values, keep) for f, v in fields.items()},
-                        ctx.channel, ctx.locale, ctx.values)  # fmt: skip
+                        ctx.channel, ctx.locale, ctx.values, sentences=True)  # fmt: skip
         results = run_checks(checks, copy, ctx)
         if all(r.passed for r in results):
             return copy, results

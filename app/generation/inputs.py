@@ -57,3 +57,11 @@ def prompt_input(
 def snippet_ids(trade: TradeFacts, evidence: list[Evidence]) -> list[str]:
     """The knowledge snippets a prompt drew on, for the response and the audit."""
     return [f for p in trade.products for f in p.fact_ids[:FACTS_PER_PRODUCT]] + [e.id for e in evidence]
+
+
+def grounding(trade: TradeFacts, locale: str) -> tuple[str, ...]:
+    """What the copy may quote from its prompt and be about: product names and facts, offer terms."""
+    texts = [t for p in trade.products for t in (p.name or "", *p.facts) if t]
+    if trade.offer is not None:
+        texts.append(trade.offer.terms_for(locale))
+    return tuple(texts)

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import time
 import uuid
+from dataclasses import replace
 from datetime import date
 
 from app import request_context, telemetry
@@ -16,7 +17,8 @@ from app.content import Content
 from app.errors import RequestError
 from app.generation.audit_record import write_audit
 from app.generation.fallback import fallback_copies
-from app.generation.inputs import prompt_input, scrubbed_audience, snippet_ids
+from app.generation.inputs import grounding, prompt_input, scrubbed_audience, snippet_ids
+from app.generation.journeys import choose_journey
 from app.generation.prompts import PromptBook
 from app.generation.trade import TradeResolver, placeholder_values
 from app.generation.variant import VariantDrafter, VariantResult
@@ -126,9 +128,13 @@ class Generator:
         trade = await self.trade.resolve(req)
         trace["commerce_available"] = trade.commerce_available
         timings["trade"] = _ms(mark)
+        journey = choose_journey(self.content.journeys, req.journey, trade)
+        if journey.note:
+            trace["journey"] = journey.note
+            req = req.model_copy(update={"journey": journey.name})
         spec = self.content.channels[req.channel]
         values = placeholder_values(trade, req.locale, self.content.formats, req.audience.name)
-        ctx = CheckContext(channel=spec, locale=req.locale, trade=trade, values=values)
+        ctx = CheckContext(channel=spec, locale=req.locale, trade=trade, values=values, journey=req.journey)
         tones = [t.name for t in self.content.tones][: req.variants]
 
         # Checked fallback copy only when a variant needs it: most requests never do.
@@ -148,6 +154,7 @@ class Generator:
         )
         timings["retrieval"] = _ms(mark)
         trace["snippet_ids"] = ids = snippet_ids(trade, evidence)
+        ctx = replace(ctx, grounding=grounding(trade, req.locale), reviews=tuple(e.text for e in evidence))
         placeholders = [n for n in self.content.placeholders if n in values]
 
         def renderer(tone: str):
@@ -182,7 +189,7 @@ class Generator:
             model=self.llm.model,
             prompt_version=self.prompts.version(req.channel, req.locale),
             snippet_ids=ids,
-            variants=[_variant_out(generation_id, i, req, r) for i, r in enumerate(results)],
+            variants=[_variant_out(generation_id, i, req, r, journey.note) for i, r in enumerate(results)],
         )
 
 
@@ -194,7 +201,7 @@ def _variant_id(generation_id: str, index: int) -> str:
     return f"{generation_id}-{chr(ord('A') + index)}"
 
 
-def _variant_out(generation_id: str, i: int, req: GenerateRequest, r: VariantResult) -> VariantOut:
+def _variant_out(generation_id: str, i: int, req: GenerateRequest, r: VariantResult, note: str) -> VariantOut:
     return VariantOut(
         variant_id=_variant_id(generation_id, i),
         tone=r.tone,
@@ -205,4 +212,6 @@ def _variant_out(generation_id: str, i: int, req: GenerateRequest, r: VariantRes
         disclaimers=list(r.copy.disclaimers),
         source=r.source,  # type: ignore[arg-type]
         checks=[CheckOut(name=c.name, passed=c.passed, detail=c.detail) for c in r.checks],
+        source_reason=f"{note}; {r.reason}" if note else r.reason,
+        repair=r.repair,  # type: ignore[arg-type]
     )

@@ -23,7 +23,7 @@ def _fits(spec: ChannelSpec, field: str, locale: str, text: str, values: dict[st
     if field == "body":
         prefix, suffix = spec.wrapper(locale)
         filled = prefix + filled + suffix
-    return spec.measure(filled) <= spec.limit(field, locale)
+    return spec.fits(field, locale, filled)
 
 
 def trim(text: str, spec: ChannelSpec, field: str, locale: str, values: dict[str, str]) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 import httpx
@@ -18,6 +19,7 @@ from app.generation.prompts import PromptBook
 from app.guardrails import default_checks
 from app.guardrails.link_policy import LinkPolicy
 from app.guardrails.pii_detector import PiiDetector
+from app.guardrails.sense.fluency import warm_up
 from app.kb import open_knowledge
 from app.kb.interface import KnowledgeBase
 from app.llm.client import LLMClient
@@ -106,6 +108,8 @@ def build_service(settings: Settings) -> Service:
         call_timeout_s=settings.llm_call_timeout_s,
     )
     pii = PiiDetector(settings.content_dir / "guardrails" / "pii.yaml")
+    # The sense checks' dictionaries (jieba, wordfreq) load beside the start, not on a request.
+    threading.Thread(target=warm_up, name="sense-warm-up", daemon=True).start()
     generator = Generator(
         content,
         PromptBook(content),

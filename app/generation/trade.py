@@ -112,9 +112,13 @@ def offer_summary(offer: Offer, locale: str, formats: dict[str, Any]) -> str:
     )
 
 
-def format_date(offer: Offer, locale: str, formats: dict[str, Any]) -> str:
+def format_date(offer: Offer, locale: str, formats: dict[str, Any], now: datetime | None = None) -> str:
+    """The offer's end date; with its year when that is not this year (6月30日 of next year is not
+    this June)."""
     d = offer.expires_at
-    return formats["date"][locale].format(month=d.month, day=d.day, month_abbr=MONTHS[d.month - 1])
+    this_year = (now or datetime.now(d.tzinfo or UTC)).year
+    form = formats["date"] if d.year == this_year else formats.get("date_other_year", formats["date"])
+    return form[locale].format(month=d.month, day=d.day, month_abbr=MONTHS[d.month - 1], year=d.year)
 
 
 def placeholder_values(

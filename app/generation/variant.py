@@ -57,6 +57,13 @@ class VariantResult:
     raw_outputs: list[str] = field(default_factory=list)
     attempts: list[dict] = field(default_factory=list)  # each model answer and what it broke
     seconds: float = 0.0
+    reason: str = ""  # why this source: the checks that failed on the model's attempts
+    repair: str | None = None  # "cut" (deterministic) or "reask", for source "repaired"
+
+
+def prompt_text(messages: list[dict]) -> str:
+    """The rendered prompt as one text, what the prompt-echo check compares the copy with."""
+    return "\n".join(str(m.get("content", "")) for m in messages)
 
 
 class _Budget(Deadline):
@@ -89,12 +96,24 @@ class VariantDrafter:
         violations: list[str] = []
         raws: list[str] = []
         attempts: list[dict] = []
+        why: list[str] = []  # what went wrong on each attempt, for the variant's source_reason
         started = time.perf_counter()
+
+        def result(
+            copy: Copy, checks: list[CheckResult], source: str, reason: str, how=None
+        ) -> VariantResult:
+            elapsed = time.perf_counter() - started
+            return VariantResult(tone, copy, checks, source, raws, attempts, elapsed, reason, how)
+
         for attempt in range(1 + self.max_repairs):
             budget = deadline.remaining() - FALLBACK_RESERVE_S
             if budget <= 0.1:
+                why.append("no time left for the model")
                 break
             messages = render(violations)
+            # Echo is judged against this attempt's own prompt; the violations it quotes are not
+            # instructions the copy could echo.
+            actx = replace(ctx, prompt=prompt_text(messages), grounding=(*ctx.grounding, *violations))
             try:
                 async with asyncio.timeout(budget):
                     done = await self.llm.complete(
@@ -103,11 +122,12 @@ class VariantDrafter:
             except (LLMFailed, TimeoutError) as exc:
                 raws += getattr(exc, "raw_outputs", [])
                 attempts.append({"raw": getattr(exc, "raw_outputs", []), "error": str(exc) or "deadline"})
+                why.append(f"the model gave no usable answer ({str(exc) or 'deadline'})")
                 log.info("variant %s: model failed: %s", tone, exc)
                 break
             raws.append(done.raw)
             template = done.parsed.model_dump()
-            copy, last_checks = await asyncio.to_thread(self.check, template, ctx, variant_id)
+            copy, last_checks = await asyncio.to_thread(self.check, template, actx, variant_id)
             violations = [f"{r.name}: {r.detail}" for r in last_checks if not r.passed]
             attempts.append(
                 {
@@ -118,19 +138,26 @@ class VariantDrafter:
                 }
             )
             if not violations:
-                source = "llm" if attempt == 0 else "repaired"
-                elapsed = time.perf_counter() - started
-                return VariantResult(tone, copy, last_checks, source, raws, attempts, elapsed)
-            if {r.name for r in last_checks if not r.passed} <= {"channel_limits"}:
+                if attempt == 0:
+                    return result(copy, last_checks, "llm", "the model's first answer passed every check")
+                reason = f"re-asked after {'; '.join(why)}"
+                return result(copy, last_checks, "repaired", reason, "reask")
+            failing = [r.name for r in last_checks if not r.passed]
+            why.append(f"answer {attempt + 1} failed {', '.join(failing)}")
+            if set(failing) <= {"channel_limits"}:
                 fixed = repair(template, spec, ctx.locale, ctx.values)  # cut before re-asking
                 if fixed is not None:
-                    copy, checks = await asyncio.to_thread(self.check, fixed, ctx, variant_id)
+                    copy, checks = await asyncio.to_thread(self.check, fixed, actx, variant_id)
                     if all(r.passed for r in checks):
                         attempts.append({"deterministic_repair": fixed})
-                        elapsed = time.perf_counter() - started
-                        return VariantResult(tone, copy, checks, "repaired", raws, attempts, elapsed)
+                        reason = f"cut at a clause boundary to fit: {'; '.join(why)}"
+                        return result(copy, checks, "repaired", reason, "cut")
+                    cut_failing = [f"{r.name}: {r.detail}" for r in checks if not r.passed]
+                    attempts.append({"deterministic_repair": fixed, "violations": cut_failing})
+                    why.append("its cut failed " + ", ".join(r.name for r in checks if not r.passed))
         copy, checks = fallback()
-        return VariantResult(tone, copy, checks, "fallback", raws, attempts, time.perf_counter() - started)
+        reason = "template copy: " + "; ".join(why) if why else "template copy"
+        return result(copy, checks, "fallback", reason)
 
     def check(
         self, template: dict[str, str], ctx: CheckContext, variant_id: str

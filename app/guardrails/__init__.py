@@ -19,6 +19,7 @@ from app.guardrails.pii import PiiCheck
 from app.guardrails.pii_detector import PiiDetector
 from app.guardrails.placeholders import PlaceholderCheck
 from app.guardrails.schema import SchemaCheck
+from app.guardrails.sense import sense_checks
 from app.guardrails.words import SensitiveWordCheck
 
 __all__ = ["Check", "CheckContext", "CheckResult", "Copy", "default_checks", "run_checks"]
@@ -38,6 +39,7 @@ def default_checks(
         TradeClaimCheck(guardrails_dir / "claims.yaml"),
         PiiCheck(pii),
         LinkCheck(LinkPolicy.load(guardrails_dir / "links.yaml")),
+        *sense_checks(guardrails_dir / "sense.yaml"),
     ]
 
 

@@ -35,6 +35,13 @@ class CheckContext:
     locale: str
     trade: TradeFacts
     values: dict[str, str]  # placeholder values available to this request
+    # The rendered prompt that produced the copy (empty for fallback copy), and the texts the copy
+    # may legitimately quote from it: product names, facts and offer terms; reviews (untrusted,
+    # chatty: quotable, but no evidence of being on topic).
+    prompt: str = ""
+    grounding: tuple[str, ...] = ()
+    journey: str = ""
+    reviews: tuple[str, ...] = ()
 
 
 class Check(Protocol):

@@ -11,12 +11,12 @@ class ChannelLimitCheck:
 
     def run(self, copy: Copy, ctx: CheckContext) -> CheckResult:
         spec = ctx.channel
-        unit = "UTF-16 units" if spec.count == "utf16" else "characters"
         problems: list[str] = []
         used: list[str] = []
         for f in spec.fields():
             text = copy.fields.get(f, "")
-            size, limit = spec.measure(text), spec.limit(f, ctx.locale)
+            size, limit = spec.measure(text), spec.limit_for(f, ctx.locale, text)
+            unit = spec.unit(text)
             used.append(f"{f} {size}/{limit} {unit}")
             if spec.name == "sms" and f == "body":
                 encoding, units, segments = sms_segments(text)

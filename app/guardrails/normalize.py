@@ -111,7 +111,7 @@ def _letters_through_symbols(text: str) -> str:
         if not _symbol(ch):
             out.append(ch)
             continue
-        before = next((c for c in reversed(text[:i]) if not _symbol(c)), " ")
-        after = next((c for c in text[i + 1 :] if not _symbol(c)), " ")
+        before = next((c for c in reversed(text[:i]) if not _symbol(c) and c not in "-_."), " ")
+        after = next((c for c in text[i + 1 :] if not _symbol(c) and c not in "-_."), " ")
         out.append("" if before.isalnum() and after.isalnum() else " ")
     return "".join(out)

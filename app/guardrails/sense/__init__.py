@@ -1,0 +1,25 @@
+"""Sense checks: is the copy copy at all? Prompt echo, meta and template text, on topic, fluency.
+Policy in guardrails/sense.yaml, calibrated on the labelled set in evals/sense/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.guardrails.base import Check
+from app.guardrails.sense.echo import PromptEchoCheck
+from app.guardrails.sense.fluency import FluencyCheck
+from app.guardrails.sense.meta import MetaTextCheck
+from app.guardrails.sense.policy import SensePolicy
+from app.guardrails.sense.topic import OnTopicCheck
+
+__all__ = ["FluencyCheck", "MetaTextCheck", "OnTopicCheck", "PromptEchoCheck", "SensePolicy", "sense_checks"]
+
+
+def sense_checks(policy_path: Path) -> list[Check]:
+    policy = SensePolicy.load(policy_path)
+    return [
+        PromptEchoCheck(policy.echo),
+        MetaTextCheck(policy.meta),
+        OnTopicCheck(policy.topic),
+        FluencyCheck(policy.fluency),
+    ]

@@ -1,0 +1,183 @@
+# ruff: noqa: E501  (copy samples read best on one line each)
+"""Sense checks (is the copy copy?), stock-aware journeys, fallback wording and 'say why', on the
+real checks, the real prompt templates and the HTTP API over a scripted model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from app.commerce.facts import ProductFacts, TradeFacts
+from app.commerce.models import Offer
+from app.config import REPO_ROOT
+from app.content import load_content
+from app.errors import RequestError
+from app.generation.assemble import assemble, sentence_case
+from app.generation.fallback import fallback_copies
+from app.generation.journeys import choose_journey
+from app.generation.prompts import PromptBook, PromptInput
+from app.generation.trade import format_date, placeholder_values
+from app.guardrails import CheckContext, default_checks, run_checks
+from tests.conftest import sms_request
+from tests.servers import ok
+
+CONTENT = load_content(REPO_ROOT)
+CHECKS = default_checks()
+SENSE = {"prompt_echo", "meta_text", "on_topic", "fluency"}
+NAMES = {"zh-CN": "轻云缓震跑鞋", "en-US": "CloudLite Cushion Runner"}
+FACTS = {"zh-CN": ["鞋面为工程网布，透气轻薄。"], "en-US": ["Engineered mesh upper, light and breathable."]}
+
+
+def _ctx(channel: str, locale: str, journey: str = "cart_abandon", prompt: str | None = None) -> CheckContext:
+    product = ProductFacts("SKU-1001", NAMES[locale], FACTS[locale], price=399, list_price=499, stock=5)
+    trade = TradeFacts([product], None, True)
+    values = placeholder_values(trade, locale, CONTENT.formats, None)
+    if prompt is None:
+        messages = PromptBook(CONTENT).render(
+            PromptInput(
+                channel=channel, locale=locale, journey=journey, tone="rational",
+                audience={"segment": "hot", "interests": ["running"], "price_sensitivity": None,
+                          "cs_topic": None},
+                products=[{"name": product.name, "facts": product.facts}], offer_terms=None,
+                reviews=[], placeholders=["product", "price"], violations=[],
+            )
+        )  # fmt: skip
+        prompt = "\n".join(m["content"] for m in messages)
+    grounding = (product.name, *product.facts)
+    return CheckContext(CONTENT.channels[channel], locale, trade, values, prompt, grounding, journey)
+
+
+def failing(channel: str, locale: str, fields: dict[str, str], **kw) -> set[str]:
+    ctx = _ctx(channel, locale, **kw)
+    return {
+        r.name
+        for r in run_checks(CHECKS, assemble(fields, ctx.channel, locale, ctx.values), ctx)
+        if not r.passed
+    }
+
+
+@pytest.mark.parametrize(
+    ("channel", "locale", "fields", "expected"),
+    [  # the issue's examples, from the embedded model
+        ("email", "en-US", {"title": "Lumi-lamb-de-dj", "cta": "<custom_button_image",
+         "body": "Situation: The customer left this product in cart without checkout. Gently remind them "
+                 "to finish order, and offer exclusive deal 3 days ago."}, {"meta_text", "prompt_echo"}),
+        ("push", "en-US", {"title": "Tweet", "body": "This is a post with [insert title] - 30+ characters."},
+         {"meta_text", "on_topic"}),
+        ("push", "zh-CN", {"title": "与高意向用户", "body": "不超过24个字，一句话，10位行。"}, {"meta_text", "prompt_echo"}),
+        ("sms", "zh-CN", {"body": "中意向用户；兴趣，从上空无针行开。"}, {"meta_text", "on_topic"}),
+        ("sms", "zh-CN", {"body": "【鹿米】！中他现在还有漂秃，八十三人不住说。拒收请回复R"}, {"on_topic"}),
+        ("push", "zh-CN", {"title": "瓶花漂秃省", "body": "沉哨百七月，玩场中技巧关煴，鸟美范食。"}, {"fluency", "on_topic"}),
+        ("inapp", "en-US", {"title": "Product Details", "body": "Product Review", "cta": "Product Review"},
+         {"meta_text"}),
+        ("sms", "en-US", {"body": "Sure! Here is a short SMS for the customer about their cart:"}, {"meta_text"}),
+        ("push", "en-US", {"title": "Breaking news", "body": "The city council voted to extend the bus line."},
+         {"on_topic"}),
+    ],
+)  # fmt: skip
+def test_junk_fails_the_sense_check_that_names_its_fault(channel, locale, fields, expected):
+    assert expected <= failing(channel, locale, fields)
+
+
+@pytest.mark.parametrize(
+    ("channel", "locale", "fields"),
+    [
+        ("sms", "zh-CN", {"body": "{name}，您购物车里的{product}还在等您，记得来下单哦。"}),
+        ("push", "zh-CN", {"title": "跑鞋还在等你", "body": "透气网面跑鞋还在购物车里，记得完成下单哦。"}),
+        ("push", "zh-CN", {"title": "还差一步", "body": "新老用户都能用的优惠，购物车里的跑鞋别忘了。"}),
+        ("sms", "en-US", {"body": "Hi {name}, your {product} is still in your cart. Come back and finish your order."}),
+        ("push", "en-US", {"title": "Still thinking?", "body": "Those breathable mesh runners are still in your cart."}),
+        ("push", "en-US", {"title": "Loved by runners", "body": "Our customers love how light these runners feel."}),
+    ],
+)  # fmt: skip
+def test_good_copy_passes_every_sense_check(channel, locale, fields):
+    assert not failing(channel, locale, fields) & SENSE
+
+
+def test_echo_is_judged_against_the_prompt_that_produced_the_copy():
+    """Not a fixed list: whatever the rendered prompt instructed is what the copy must not repeat."""
+    body = "Always mention the blue umbrella festival in every single sentence you write."
+    prompt = f"Write one SMS message.\nRule: {body}\nAnswer with JSON."
+    assert "prompt_echo" in failing("sms", "en-US", {"body": body}, prompt=prompt)
+    assert "prompt_echo" not in failing("sms", "en-US", {"body": body})  # another prompt: no echo
+    # What the copy may quote (the product's facts, in the prompt too) is not an echo.
+    quoted = "Engineered mesh upper, light and breathable. Your runners are still in your cart."
+    assert "prompt_echo" not in failing("sms", "en-US", {"body": quoted})
+
+
+def test_template_copy_without_a_prompt_is_not_judged_for_echo_or_topic():
+    ctx = _ctx("sms", "en-US", prompt="")
+    copy = assemble({"body": "Your picks are waiting for you."}, ctx.channel, "en-US", ctx.values)
+    results = {r.name: r for r in run_checks(CHECKS, copy, ctx)}
+    assert results["prompt_echo"].passed and results["on_topic"].passed
+
+
+def test_stock_zero_switches_purchase_journeys_and_data_can_refuse():
+    empty = TradeFacts([ProductFacts("SKU-3002", "防晒乳", stock=0)], None, True)
+    stocked = TradeFacts([ProductFacts("SKU-3002", "防晒乳", stock=3)], None, True)
+    assert choose_journey(CONTENT.journeys, "cart_abandon", empty).name == "sold_out"
+    assert "stock 0" in choose_journey(CONTENT.journeys, "cart_abandon", empty).note
+    assert choose_journey(CONTENT.journeys, "cart_abandon", stocked).name == "cart_abandon"
+    assert choose_journey(CONTENT.journeys, "cs_followup", empty).name == "cs_followup"  # no rule
+    refusing = {"cart_abandon": {"when_out_of_stock": "refuse", "en-US": "x", "zh-CN": "x"}}
+    with pytest.raises(RequestError) as exc:
+        choose_journey(refusing, "cart_abandon", empty)
+    assert (exc.value.status, exc.value.code, exc.value.field) == (409, "out_of_stock", "skus[0]")
+
+
+def test_a_sold_out_sku_gets_sold_out_copy_through_the_api(api, llm):
+    llm.script(default=lambda _: ok({"body": "{product}还在购物车里，快来下单吧！"}))
+    resp = api.post("/v1/generate", json=sms_request(skus=["SKU-3002"], offer_id=None, variants=1))
+    assert resp.status_code == 200, resp.text
+    variant = resp.json()["variants"][0]
+    assert "cart_abandon became sold_out" in variant["source_reason"]
+    prompt = llm.calls[0]["messages"][-1]["content"]
+    assert CONTENT.journeys["sold_out"]["zh-CN"] in prompt
+    assert CONTENT.journeys["cart_abandon"]["zh-CN"] not in prompt
+
+
+def test_garbage_cut_to_fit_is_not_repaired_and_the_variant_says_why(api, llm):
+    junk = "中意向用户；兴趣，从上空无针行开。" * 4  # too long and meta: a cut is still junk
+    llm.script(default=lambda _: ok({"body": junk}))
+    variants = api.post("/v1/generate", json=sms_request(variants=1)).json()["variants"]
+    assert variants[0]["source"] == "fallback" and variants[0]["repair"] is None
+    assert "meta_text" in variants[0]["source_reason"] and "answer 1 failed" in variants[0]["source_reason"]
+
+
+def test_a_good_but_long_answer_is_cut_and_says_so(api, llm):
+    long = "{name}，您购物车里的{product}还在等您，{offer}。鞋面透气轻薄，日常慢跑很合适，尺码偏窄建议大半码，欢迎回来完成下单。"
+    llm.script(default=lambda _: ok({"body": long}))
+    v = api.post("/v1/generate", json=sms_request(variants=1)).json()["variants"][0]
+    assert (v["source"], v["repair"]) == ("repaired", "cut"), v
+    assert "channel_limits" in v["source_reason"]
+
+
+def test_first_answer_passing_says_so(api, llm):
+    llm.script(default=lambda _: ok({"body": "{name}，您购物车里的{product}还在等您，{offer}。"}))
+    v = api.post("/v1/generate", json=sms_request(variants=1)).json()["variants"][0]
+    assert v["source"] == "llm" and v["repair"] is None and "first answer" in v["source_reason"]
+
+
+def test_fallback_sentence_case_year_and_old_and_new_price():
+    assert sentence_case("CloudLite is in your cart. a free gift until Feb 28.") == (
+        "CloudLite is in your cart. A free gift until Feb 28."
+    )
+    offer = Offer(offer_id="O", type="gift", value=39, min_spend=150, code="GIFT1",
+                  expires_at=datetime(2027, 2, 28, tzinfo=UTC), skus=[], terms="")  # fmt: skip
+    assert (
+        format_date(offer, "zh-CN", CONTENT.formats, now=datetime(2026, 11, 23, tzinfo=UTC))
+        == "2027年2月28日"
+    )
+    assert (
+        format_date(offer, "en-US", CONTENT.formats, now=datetime(2026, 11, 23, tzinfo=UTC)) == "Feb 28, 2027"
+    )
+    assert format_date(offer, "en-US", CONTENT.formats, now=datetime(2027, 1, 5, tzinfo=UTC)) == "Feb 28"
+    for locale, spec in ((loc, CONTENT.channels[ch]) for loc in ("zh-CN", "en-US") for ch in ("sms", "push")):
+        product = ProductFacts("SKU-1001", NAMES[locale], [], price=399, list_price=499, stock=5)
+        trade = TradeFacts([product], None, True)
+        values = placeholder_values(trade, locale, CONTENT.formats, None)
+        ctx = CheckContext(spec, locale, trade, values, journey="price_drop")
+        (copy, _), _b = fallback_copies(CONTENT, CHECKS, ctx, "price_drop", 2)
+        text = " ".join(copy.fields.values())
+        assert "¥399" in text and "¥499" in text, text
