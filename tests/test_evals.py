@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -169,10 +170,10 @@ def replace_variants(case, n: int):
     return case.model_copy(update={"request": {**case.request, "variants": n}})
 
 
-def _eval_cli(llm, commerce, tmp_path, index_dir, *args: str):
+def _eval_cli(llm, commerce, tmp_path, index_dir, *args: str, env: dict | None = None, in_process=False):
     from tests.test_cli import copydesk
 
-    env = {
+    env = (env or {}) | {
         "COPYDESK_LLM_BASE_URL": llm.url,
         "COPYDESK_LLM_MODEL": "scripted",
         "COPYDESK_COMMERCE_URL": commerce.url,
@@ -180,6 +181,13 @@ def _eval_cli(llm, commerce, tmp_path, index_dir, *args: str):
         "COPYDESK_INDEX_DIR": str(index_dir),
         "COLUMNS": "200",
     }
+    if in_process:  # the same command without a fresh interpreter importing everything again
+        from typer.testing import CliRunner
+
+        from app.cli import app
+
+        result = CliRunner().invoke(app, ["eval", "--filter", "push-en-us-cs_followup", *args], env=env)
+        return subprocess.CompletedProcess(args, result.exit_code, result.output, "")
     return copydesk("eval", "--filter", "push-en-us-cs_followup", *args, env=env, timeout=300)
 
 
@@ -188,24 +196,34 @@ def test_the_gate_stops_a_change_that_makes_copy_worse(llm, commerce, tmp_path, 
     baseline = tmp_path / "baseline.json"
     llm.script(default=_good)
     out = _eval_cli(llm, commerce, tmp_path, index_dir, "--baseline", str(baseline), "--update-baseline",
-                    "--gate", "--out", str(tmp_path / "good"))  # fmt: skip
+                    "--gate", "--out", str(tmp_path / "good"), in_process=True)  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     saved = json.loads(baseline.read_text())["cases"]
     assert set(saved) == {"push-en-us-cs_followup-payment", "push-en-us-cs_followup-returns"}
     assert all(c["passed"] and c["assertions"][0] == c["assertions"][1] for c in saved.values())
+    assert all(c["kinds"]["case passed"] == [1, 1] for c in saved.values())
+    assert "not enough evidence" in out.stdout  # two runs cannot show a 15-point fall in a case pass
 
     llm.script(
         default=lambda _: ok({"title": "x", "body": "...", "cta": "x"})
     )  # every variant now fails a check
     out = _eval_cli(llm, commerce, tmp_path, index_dir, "--baseline", str(baseline), "--gate",
-                    "--out", str(tmp_path / "worse"))  # fmt: skip
+                    "--out", str(tmp_path / "worse"), in_process=True)  # fmt: skip
     assert out.returncode == 1, out.stdout
-    assert "pass rate fell from 100% to 0%" in out.stdout and "assertion score fell" in out.stdout
+    # Every answer the model gave now fails the schema: 0 of 8 against 4 of 4 is significant even
+    # though two cases alone (2 of 2 passing, then 0 of 2) could not show it.
+    assert (
+        "gate failed" in out.stdout
+        and "model answers · schema fell from 100% (4/4) to 0% (0/8)" in out.stdout
+    )
+    assert "case passed fell" not in out.stdout
     results = json.loads((tmp_path / "worse" / "results.json").read_text())
     assert results["baseline"]["newly_failing"] == sorted(saved)
     assert json.loads(baseline.read_text())["cases"] == saved  # the gate never rewrites the baseline
     assert results["model"] == "scripted"  # the model served, named in results and report
-    assert "copydesk eval · scripted" in (tmp_path / "worse" / "report.html").read_text()
+    page = (tmp_path / "worse" / "report.html").read_text()
+    assert "copydesk eval · scripted" in page
+    assert "Verdict: <b>failed</b>" in page and "smallest detectable drop" in page
 
 
 def test_the_gate_fails_on_any_returned_violation():
@@ -217,12 +235,52 @@ def test_the_gate_fails_on_any_returned_violation():
     case = CASES[0]
     variant = {"variant_id": "g-A", "checks": [{"name": "pii", "passed": False, "detail": "phone number"}]}
     run = CaseRun(case, 0, response={"variants": [variant]}, assertions=[Assertion("x", True, "ok")])
-    verdict = judge_gate([run], {"baseline_pass_rate": None, "pass_rate": None}, {})
-    assert not verdict.passed and verdict.violations == [f"{case.id}/A: pii (phone number)"]
-    clean = CaseRun(case, 0, response={"variants": [{**variant, "checks": []}]})
-    assert judge_gate([clean], {"baseline_score": 0.8, "score": 0.75}, {"score_margin": 0.1}).passed
-    dropped = judge_gate([clean], {"baseline_score": 0.8, "score": 0.6}, {"score_margin": 0.1})
-    assert dropped.drops == ["assertion score fell from 80% to 60% (margin 10%)"]
+    verdict = judge_gate([run], {}, {})
+    assert verdict.status == "failed" and verdict.violations == [f"{case.id}/A: pii (phone number)"]
+
+
+def _runs(case, outcomes: list[bool]):
+    from app.evals.assertions import Assertion
+    from app.evals.runner import CaseRun
+
+    return [
+        CaseRun(case, i, response={"variants": []}, assertions=[Assertion("not fallback", ok_, "")])
+        for i, ok_ in enumerate(outcomes)
+    ]
+
+
+def test_the_gate_says_what_it_could_not_see():
+    """Same share as the baseline: 'passed' only when the run was big enough to see a 15-point fall."""
+    from app.evals.evidence import case_kinds
+    from app.evals.gate import judge_gate
+
+    case = CASES[0]
+    config = {"gate": {"alpha": 0.05, "power": 0.8, "min_drop": 0.15}}
+    baseline = {"cases": {case.id: {"kinds": case_kinds(_runs(case, [True, False] * 100))[case.id]}}}
+    small = judge_gate(_runs(case, [True, False] * 2), baseline, config)
+    assert small.status == "not enough evidence"
+    assert any(b.startswith("not fallback: baseline 50% (100/200); with 4 now") for b in small.blind), (
+        small.blind
+    )
+    big = judge_gate(_runs(case, [True, False] * 150), baseline, config)
+    assert big.status == "passed", big.blind
+    fell = judge_gate(_runs(case, [True] + [False] * 29), baseline, config)
+    assert fell.status == "failed" and fell.drops[0].startswith(
+        "case passed fell from 50% (100/200) to 3% (1/30)"
+    )
+    no_baseline = judge_gate(_runs(case, [True] * 300), {}, config)
+    assert no_baseline.status == "not enough evidence" and "no per-kind baseline" in no_baseline.blind[0]
+
+
+def test_exact_drop_test_and_power():
+    from app.evals.power import detectable_drop, drop_p_value
+
+    assert drop_p_value(6, 6, 0, 6) == pytest.approx(1 / 924)  # C(12, 6) = 924 ways, one as extreme
+    assert drop_p_value(2, 2, 0, 2) == pytest.approx(1 / 6)  # two runs each side prove nothing
+    assert drop_p_value(5, 10, 5, 10) > 0.5
+    assert detectable_drop(3, 10, 10, 0.05, 0.8) is None  # not even 30 % -> 0 % would be significant
+    wide, narrow = detectable_drop(60, 100, 20, 0.05, 0.8), detectable_drop(60, 100, 400, 0.05, 0.8)
+    assert wide is not None and narrow is not None and narrow < 0.15 < wide < 0.6
 
 
 def test_the_baseline_diff_marks_whole_words_and_chinese_characters():
@@ -286,3 +344,109 @@ def test_the_push_card_shows_where_stricter_vendors_cut():
     assert "vivo cuts the title at 20: 您关注的轻云缓震跑鞋库存不多了快来看看吧…" in card
     assert "oppo cuts" not in card
     assert "fits every vendor" in _render({**variant, "title": "库存提醒"}, spec, "zh-CN")
+
+
+def test_recorded_answers_replay_without_a_model(llm, commerce, tmp_path, index_dir):
+    """Record once; replay judges today's checks on those answers, and knows when the prompt moved on."""
+    root = tmp_path / "content"
+    for part in ("prompts", "guardrails", "knowledge", "evals"):
+        shutil.copytree(REPO_ROOT / part, root / part)
+    recorded = tmp_path / "recorded"
+
+    def boast(body: dict) -> ok:  # an unverifiable claim: stopped by the word list, then fallback
+        return ok({"title": "Picked for you", "body": "Our best ever pick: {product}.", "cta": "Take a look"})
+
+    llm.script(default=boast)
+    cli = ("--recorded", str(recorded), "--concurrency", "1")
+    env = {"COPYDESK_CONTENT_DIR": str(root)}
+    out = _eval_cli(
+        llm,
+        commerce,
+        tmp_path,
+        index_dir,
+        *cli,
+        "--record",
+        "--out",
+        str(tmp_path / "rec"),
+        env=env,
+        in_process=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    saved = json.loads((recorded / "push-en-us-cs_followup-payment.json").read_text())
+    first = saved["runs"]["0"]["rational"][0]
+    assert "best ever" in first["raw"] and saved["prompts"]["rational"][1]["role"] == "user"
+    assert saved["outcomes"]["0"]["answers"]["rational #1 · model answers · sensitive_words"] is False
+
+    calls = len(llm.calls)
+    out = _eval_cli(llm, commerce, tmp_path, index_dir, *cli, "--replay", "--out", str(tmp_path / "same"),
+                    env=env, in_process=True)  # fmt: skip
+    assert out.returncode == 0 and "replay gate passed" in out.stdout, out.stdout
+    assert len(llm.calls) == calls  # no model was asked
+
+    words = root / "guardrails" / "words" / "unverifiable_en.yaml"
+    text = words.read_text()
+    lost = re.sub(r"(?m)^.*term: best ever\b.*\n", "", text)  # a word list loses a term
+    assert lost != text
+    words.write_text(lost)
+    system = root / "prompts" / "system.en-US.j2"
+    system.write_text(system.read_text() + "\n- Always answer in French.")  # and a prompt changes
+    out = _eval_cli(llm, commerce, tmp_path, index_dir, *cli, "--replay", "--out", str(tmp_path / "worse"),
+                    env=env, in_process=True)  # fmt: skip
+    assert out.returncode == 1, out.stdout
+    assert "check loosened" in out.stdout and "sensitive_words was stopped, now passes" in out.stdout
+    assert "prompt changed since the answers were recorded for 2 case(s)" in out.stdout
+    page = (tmp_path / "worse" / "report.html").read_text()
+    assert "stale: <a href='#push-en-us-cs_followup-payment'>" in page
+    assert '<span class="add">+[system] - Always answer in French.</span>' in page
+    assert len(llm.calls) == calls
+
+
+def test_the_deterministic_layers_catch_fallback_that_names_nothing(settings, tmp_path):
+    """`copydesk eval --static`: no model; the repo passes (known failures aside), a mutation does not."""
+    from app.content import read_yaml
+    from app.evals.static_gate import apply_known, run_static_gate
+
+    config = read_yaml(REPO_ROOT / "evals" / "config.yaml")
+    known = read_yaml(REPO_ROOT / "evals" / "static_known.yaml")
+    layers = run_static_gate(replace(settings, data_dir=tmp_path / "a"), CASES, config)
+    apply_known(layers, known)
+    assert {layer.name: layer.new for layer in layers} == {layer.name: [] for layer in layers}
+    assert [layer.checked > 0 for layer in layers[:3]] == [True, True, True]
+
+    root = tmp_path / "content"
+    for part in ("prompts", "guardrails", "knowledge", "evals"):
+        shutil.copytree(REPO_ROOT / part, root / part)
+    for path in (root / "prompts" / "fallback").glob("*.yaml"):
+        text = path.read_text().replace("{product}", "这款商品" if "zh" in path.name else "it")
+        path.write_text(text.replace("{offer}", "活动"))
+    (root / "prompts" / "channels" / "sms.en-US.j2").write_text("{% extends 'base.en-US.j2' %}\n")
+    mutated = run_static_gate(replace(settings, data_dir=tmp_path / "b", content_dir=root), CASES, config)
+    apply_known(mutated, known)
+    fallback, prompts = mutated[0].new, mutated[1].new
+    assert any(k.endswith(": mentions the product or offer") for k, _ in fallback), fallback
+    assert any(k.startswith("sms-en-us-") and "body limit" in d for k, d in prompts), prompts
+
+
+def test_a_wrong_language_prompt_fails_the_gate_on_a_model_that_obeys(llm, commerce, tmp_path, index_dir):
+    """The mutation the embedded model cannot show: a model that follows the prompt answers in the
+    wrong language, and the per-answer form check falls significantly."""
+    root = tmp_path / "content"
+    for part in ("prompts", "guardrails", "knowledge", "evals"):
+        shutil.copytree(REPO_ROOT / part, root / part)
+
+    def obedient(body: dict) -> ok:
+        if "Answer only in Chinese" in prompt_text(body):
+            return ok({"title": "为您精选", "body": "{product}正在等您，回来看看吧。", "cta": "去看看"})
+        return _good(body)
+
+    llm.script(default=obedient)
+    baseline, env = tmp_path / "baseline.json", {"COPYDESK_CONTENT_DIR": str(root)}
+    out = _eval_cli(llm, commerce, tmp_path, index_dir, "--baseline", str(baseline), "--update-baseline",
+                    "--repeat", "4", "--out", str(tmp_path / "before"), env=env, in_process=True)  # fmt: skip
+    assert out.returncode == 0, out.stdout
+    system = root / "prompts" / "system.en-US.j2"
+    system.write_text(system.read_text() + "\n- Answer only in Chinese, never in English.")
+    out = _eval_cli(llm, commerce, tmp_path, index_dir, "--baseline", str(baseline), "--gate",
+                    "--repeat", "4", "--out", str(tmp_path / "after"), env=env, in_process=True)  # fmt: skip
+    assert out.returncode == 1 and "gate failed" in out.stdout, out.stdout
+    assert "model answers · form fell from 100% (16/16) to 0%" in out.stdout

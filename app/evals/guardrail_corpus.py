@@ -60,11 +60,12 @@ def trade_for(sample: dict, catalog: Catalog, locale: str) -> TradeFacts:
     return TradeFacts([facts], offer, True)
 
 
-def evaluate(root: Path) -> Report:
+def evaluate(root: Path, corpus: Path | None = None) -> Report:
+    """`corpus` defaults to evals/guardrails/corpus.yaml; any file of the same form works."""
     content: Content = load_content(root)
     catalog = load_catalog(root / "knowledge")
     checks = default_checks(root / "guardrails")
-    samples = read_yaml(root / "evals" / "guardrails" / "corpus.yaml")["samples"]
+    samples = read_yaml(corpus or root / "evals" / "guardrails" / "corpus.yaml")["samples"]
     classes: dict[str, ClassScore] = {}
     false_positives: dict[str, list[str]] = {}
     flagged_clean: list[str] = []
