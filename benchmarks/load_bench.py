@@ -102,13 +102,19 @@ def cpu_seconds(pid: int) -> float:
     return sum((int(stats[p][11]) + int(stats[p][12])) / TICK for p in parents if p in stats)
 
 
-async def level(port: int, concurrency: int, requests: int, variants: int, tag: str) -> dict:
+async def level(
+    port: int, concurrency: int, requests: int, variants: int, tag: str, spread_s: float = 0.0
+) -> dict:
+    """Closed loop: `concurrency` clients, each sending its next request when the last is answered;
+    client n starts after n/concurrency of `spread_s`, so a fixed-latency model does not keep every
+    client in lock-step (all arriving in one burst each round, as no real traffic does)."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     sources: dict[str, int] = {}
     counter = iter(range(requests))
 
     async def client(n: int) -> None:
+        await asyncio.sleep(spread_s * n / concurrency)
         conn = Connection(port)
         try:
             for i in counter:
@@ -116,6 +122,7 @@ async def level(port: int, concurrency: int, requests: int, variants: int, tag: 
                 started = time.perf_counter()
                 status, raw = await conn.post("/v1/generate", body)
                 latencies.append(time.perf_counter() - started)
+                finished.append(time.perf_counter())
                 statuses[status] = statuses.get(status, 0) + 1
                 if status == 200:
                     for v in json.loads(raw)["variants"]:
@@ -123,14 +130,26 @@ async def level(port: int, concurrency: int, requests: int, variants: int, tag: 
         finally:
             conn.close()
 
+    finished: list[float] = []
     started = time.perf_counter()
     await asyncio.gather(*(client(n) for n in range(concurrency)))
     return {
         "elapsed": time.perf_counter() - started,
+        "steady": _steady_rate(finished, started, spread_s),
         "latencies": latencies,
         "statuses": statuses,
         "sources": sources,
     }
+
+
+def _steady_rate(finished: list[float], started: float, spread_s: float) -> float | None:
+    """Completions per second between the end of the ramp-up and the start of the wind-down."""
+    if not finished or spread_s <= 0:
+        return None
+    lo, hi = started + 2 * spread_s, max(finished) - spread_s
+    if hi - lo < spread_s:
+        return None
+    return sum(lo <= t < hi for t in finished) / (hi - lo)
 
 
 def main() -> None:
@@ -142,6 +161,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--database-url", default=os.environ.get("COPYDESK_DATABASE_URL", ""))
     ap.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL (as the tests do)")
+    ap.add_argument(
+        "--spread",
+        action="store_true",
+        help="spread the clients' starts over one model latency and report the steady-state rate",
+    )
     args = ap.parse_args()
     cluster = None
     if args.postgres:
@@ -194,10 +218,11 @@ def main() -> None:
         for conc in [int(c) for c in args.levels.split(",")]:
             n = args.requests or max(30, 3 * conc)
             cpu0, stub0, me0 = cpu_seconds(service), cpu_seconds(stub_proc), time.process_time()
-            r = asyncio.run(level(port, conc, n, args.variants, f"l{conc}-{time.time_ns()}"))
+            spread = model_s if args.spread else 0.0
+            r = asyncio.run(level(port, conc, n, args.variants, f"l{conc}-{time.time_ns()}", spread))
             cpu = cpu_seconds(service) - cpu0 - idle_per_s * r["elapsed"]
             lat = sorted(r["latencies"])
-            rate = len(lat) / r["elapsed"]
+            rate = r["steady"] or len(lat) / r["elapsed"]
             bound = conc / model_s
             p50, p95 = statistics.median(lat), lat[int(0.95 * (len(lat) - 1))]
             print(
@@ -207,6 +232,14 @@ def main() -> None:
                 f"{(time.process_time() - me0) / len(lat) * 1000:>7.2f} "
                 f"{(cpu_seconds(stub_proc) - stub0) / len(lat) * 1000:>6.2f}  {r['statuses']} {r['sources']}"
             )
+        print(
+            "req/s: "
+            + (
+                "steady state (from 2 model latencies in to 1 before the end; starts spread over one)"
+                if args.spread
+                else "all requests of the level over its wall time (clients start together)"
+            )
+        )
         print(
             "cpu columns: ms of CPU per request (service: all workers, less its idle CPU of "
             f"{idle_per_s * 1000:.1f} ms/s; client: this load generator; stub: the model stub)"
