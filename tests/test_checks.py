@@ -219,3 +219,15 @@ def test_a_tracking_id_in_a_link_is_not_pii_or_a_claim():
     body = "您好，详情见https://lumi.example.cn/c?utm_source=copydesk&utm_content=gen_31232224994923a-A"
     _, res = check("email", "zh-CN", {"title": "购物车提醒", "body": body, "cta": "去看看"})
     assert res["pii"].passed and res["trade_claims"].passed and res["links"].passed
+
+
+def test_form_wants_words_not_codes():
+    def form(channel: str, locale: str, fields: dict[str, str]):
+        _, res = check(channel, locale, fields, {"price": "$89"})
+        return res["form"]
+
+    # Seen from the embedded model as a whole SMS body, every other check green.
+    assert "too few words" in form("sms", "en-US", {"body": "Siri-11-00455"}).detail
+    assert "too few words" in form("sms", "zh-CN", {"body": "SKU-1001 №2026-11"}).detail
+    assert form("wechat", "en-US", {"title": "Price drop", "body": "Now {price}"}).passed
+    assert form("sms", "zh-CN", {"body": "限时包邮，快来看看"}).passed

@@ -12,6 +12,10 @@ from app.guardrails.link_policy import URL
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 _LETTER = re.compile(r"[^\W\d_]")
+# What counts as a word for `min_words`: a Han character, a Latin word of 2+ letters, a placeholder.
+_WORD = re.compile(
+    r"[\u3400-\u9fff\uf900-\ufaff]|(?<![A-Za-z\u00c0-\u024f])[A-Za-z\u00c0-\u024f]{2,}|\{[a-z_]+\}"
+)
 
 
 def script_share(text: str, script: str) -> float:
@@ -28,6 +32,7 @@ class FormCheck:
     def __init__(self, policy_path: Path) -> None:
         policy = read_yaml(policy_path)
         self.min_length: dict[str, dict[str, int]] = policy["min_length"]
+        self.min_words: dict[str, dict[str, int]] = policy.get("min_words", {})
         self.artefacts = [(re.compile(a["pattern"], re.MULTILINE), a["why"]) for a in policy["artefacts"]]
         self.script: dict[str, dict] = policy["script"]
 
@@ -38,6 +43,9 @@ class FormCheck:
             shortest = self.min_length.get(field, {}).get(ctx.locale, 0)
             if len(text.strip()) < shortest:
                 problems.append(f"{field} is too short to be a message ({len(text.strip())} < {shortest})")
+            fewest = self.min_words.get(field, {}).get(ctx.locale, 0)
+            if (words := len(_WORD.findall(URL.sub("", text)))) < fewest:
+                problems.append(f"{field} has too few words to be a message ({words} < {fewest})")
             for pattern, why in self.artefacts:
                 if pattern.search(text):
                     problems.append(f"{field} contains {why}")
