@@ -14,10 +14,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__, request_context
-from app.api.auth import refuse
 from app.api.clients import ClientLimits
 from app.api.docs import mount_offline_docs
 from app.api.errors import error, error_responses, validation_error
+from app.api.guard import Guard
 from app.api.limits import BodyLimit
 from app.api.metrics import metrics_response, observed
 from app.api.once import answer_once
@@ -85,13 +85,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         log.exception("unhandled error")
         return error(500, "internal_error", "copydesk failed to handle this request; it was logged")
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        if request.url.path.startswith("/v1/") and (refused := refuse(request, settings)) is not None:
-            return refused
-        if request.url.path.startswith("/v1/"):
-            return await limits.serve(request, call_next)  # client name, rate limit, concurrency cap
-        return await call_next(request)
+    app.add_middleware(Guard, settings=settings, limits=limits)  # key, client name, its limits
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:

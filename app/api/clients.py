@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from app import request_context, telemetry
+from app import telemetry
 from app.api.errors import error
 from app.config import Settings
 
@@ -79,15 +79,3 @@ class ClientLimits:
         resp = error(429, "too_many_requests", f"client {client} is over its limit of {what}")
         resp.headers["Retry-After"] = str(max(1, math.ceil(wait_s)))
         return resp
-
-    async def serve(self, request: Request, call_next):
-        """Name the client for the rest of the request, apply its limits, then serve it."""
-        client = self.name(request)
-        request_context.client.set(client)
-        refused = self.refuse(client)
-        if refused is not None:
-            return refused
-        try:
-            return await call_next(request)
-        finally:
-            self.release(client)
