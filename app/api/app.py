@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import __version__, request_context
+from app import __version__
 from app.api.clients import ClientLimits
 from app.api.docs import mount_offline_docs
 from app.api.errors import error, error_responses, validation_error
@@ -25,6 +25,7 @@ from app.config import Settings
 from app.content import Content, load_content
 from app.errors import RequestError
 from app.generation.service import Service, build_service
+from app.observability import request_context
 from app.schemas import request_model, response_model
 from app.store.claims import RequestClaims
 from app.store.database import open_database

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from app import telemetry
 from app.api.errors import error
 from app.config import Settings
+from app.observability import telemetry
 
 LOCAL = "local"  # the client name without keys (loopback callers)
 

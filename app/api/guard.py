@@ -7,10 +7,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app import request_context
 from app.api.auth import refuse
 from app.api.clients import ClientLimits
 from app.config import Settings
+from app.observability import request_context
 
 
 class Guard:

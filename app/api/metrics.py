@@ -13,8 +13,8 @@ from fastapi import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from app import request_context, telemetry
 from app.errors import RequestError
+from app.observability import request_context, telemetry
 from app.schemas import GenerateRequest
 
 log = logging.getLogger("copydesk.requests")

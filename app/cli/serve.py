@@ -53,7 +53,7 @@ def serve(
 
     import uvicorn
 
-    from app.logs import log_config
+    from app.observability.logs import log_config
 
     config = log_config(log_level, fmt)
     logging.config.dictConfig(config)

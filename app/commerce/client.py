@@ -16,8 +16,8 @@ from tenacity import (
     wait_exponential,
 )
 
-from app import telemetry
 from app.commerce.models import Offer, Sku
+from app.observability import telemetry
 from app.schemas import ID_MAX, ID_PATTERN
 
 _ID = re.compile(ID_PATTERN)

@@ -10,7 +10,6 @@ import uuid
 from dataclasses import replace
 from datetime import date
 
-from app import request_context, telemetry
 from app.commerce.client import CommerceClient
 from app.commerce.facts import TradeFacts
 from app.content import Content
@@ -28,6 +27,7 @@ from app.guardrails.pii_detector import PiiDetector
 from app.kb.interface import KnowledgeBase
 from app.llm.client import LLMClient
 from app.llm.deadline import Deadline
+from app.observability import request_context, telemetry
 from app.schemas import CheckOut, GenerateRequest, GenerateResponse, VariantOut
 from app.store.audit import AuditLog
 

@@ -12,7 +12,6 @@ from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from app import telemetry
 from app.channels import ChannelSpec
 from app.generation.assemble import assemble
 from app.generation.repair import repair
@@ -20,6 +19,7 @@ from app.guardrails import Check, CheckContext, CheckResult, Copy, run_checks
 from app.guardrails.link_policy import LinkPolicy
 from app.llm.client import LLMClient, LLMFailed
 from app.llm.deadline import Deadline
+from app.observability import telemetry
 
 log = logging.getLogger(__name__)
 

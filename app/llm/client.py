@@ -23,8 +23,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from app import telemetry
 from app.llm.deadline import Deadline, DeadlineExceeded
+from app.observability import telemetry
 
 T = TypeVar("T", bound=BaseModel)
 

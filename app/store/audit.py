@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from app import request_context
+from app.observability import request_context
 from app.store.database import Database
 
 

@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Any
 
-from app import request_context
+from app.observability import request_context
 
 QUIET = ("httpx", "httpcore", "openai", "presidio-analyzer", "bm25s", "chromadb", "jieba")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
