@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -155,3 +156,13 @@ def parse_api_keys(raw: str) -> tuple[tuple[str, str], ...]:
 
 def unnamed_key(key: str) -> str:
     return "key-" + hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+def is_loopback(host: str | None) -> bool:
+    """A loopback address (or `localhost`, as a bind address may be written)."""
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from app.api.errors import error
-from app.config import Settings
-
-
-def _is_loopback(host: str | None) -> bool:
-    try:
-        return host is not None and ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from app.config import Settings, is_loopback
 
 
 def refuse(request: Request, settings: Settings) -> JSONResponse | None:
@@ -25,6 +16,6 @@ def refuse(request: Request, settings: Settings) -> JSONResponse | None:
         token = auth[7:] if auth.lower().startswith("bearer ") else ""
         if token not in settings.api_keys:
             return error(401, "unauthorized", "send Authorization: Bearer <key>", "Authorization")
-    elif not _is_loopback(request.client.host if request.client else None):
+    elif not is_loopback(request.client.host if request.client else None):
         return error(403, "forbidden", "without COPYDESK_API_KEYS only loopback clients are served")
     return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 from typing import Annotated
 
@@ -11,18 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.config import Settings
+from app.config import Settings, is_loopback
 
 console = Console()
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(
@@ -43,7 +33,7 @@ def serve(
     from dataclasses import replace
 
     settings = Settings.from_env()
-    if not settings.api_keys and not settings.client_keys and not _loopback(host):
+    if not settings.api_keys and not settings.client_keys and not is_loopback(host):
         console.print("[red]Refusing to bind a non-loopback address without COPYDESK_API_KEYS.[/red]")
         raise typer.Exit(2)
     count = workers or (settings.workers if os.environ.get("COPYDESK_WORKERS") else os.cpu_count() or 1)
