@@ -165,7 +165,9 @@ _REPLAY: dict[int | str, dict[str, Any]] = {
 
 async def _model_ready(svc: Service) -> tuple[bool, str]:
     try:
-        models = await asyncio.wait_for(svc.llm.client.models.list(), timeout=3.0)
+        models = await svc.llm.transport.get_json("/models", timeout_s=3.0)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return False, f"{type(exc).__name__}"
-    return True, ", ".join(m.id for m in models.data)[:200] or svc.llm.model
+    data = models.get("data")
+    ids = [str(m.get("id")) for m in data if isinstance(m, dict)] if isinstance(data, list) else []
+    return True, ", ".join(ids)[:200] or svc.llm.model

@@ -9,12 +9,12 @@ import statistics
 from pathlib import Path
 
 from jinja2 import Template
-from openai import AsyncOpenAI
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.evals.assertions import Assertion
 from app.llm.client import LLMClient, LLMFailed
 from app.llm.deadline import Deadline
+from app.llm.transport import ModelTransport
 
 
 class Grade(BaseModel):
@@ -40,10 +40,10 @@ class Judge:
         url = env.get("COPYDESK_JUDGE_BASE_URL")
         if not url:
             return None
-        client = AsyncOpenAI(base_url=url, api_key=env.get("COPYDESK_JUDGE_API_KEY") or "none", max_retries=0)
+        transport = ModelTransport(url, env.get("COPYDESK_JUDGE_API_KEY") or "none")
         model = env.get("COPYDESK_JUDGE_MODEL") or "judge"
         json_mode = env.get("COPYDESK_JUDGE_JSON_MODE") or "json_schema"
-        llm = LLMClient(client, model, json_mode=json_mode, temperature=0.3)
+        llm = LLMClient(transport, model, json_mode=json_mode, temperature=0.3)
         return cls(llm, (evals_dir / "judge.j2").read_text(encoding="utf-8"), config.get("judge", {}))
 
     async def grade(self, variant: dict, context: dict) -> list[Assertion]:

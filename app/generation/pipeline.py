@@ -77,19 +77,27 @@ class Generator:
         }
         audience: dict | None = None
         try:
-            # PII analysis is CPU work: once per request, in a worker thread, for prompt and audit.
-            audience = await asyncio.to_thread(self.scrubbed_audience, req)
+            # Once per request, for prompt and audit; microseconds (a regex prefilter runs first).
+            audience = self.scrubbed_audience(req)
             resp = await self._generate(req, generation_id, trace, audience)
         except RequestError:
             raise  # the caller's mistake, not a generation
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            await asyncio.to_thread(self._audit, req, audience, generation_id, "error", audit, error=error)
+            await self._record(req, audience, generation_id, "error", audit, error=error)
             raise
         telemetry.observe_stages(trace["timings_ms"])
         response = resp.model_dump(mode="json")
-        await asyncio.to_thread(self._audit, req, audience, generation_id, "ok", audit, response=response)
+        await self._record(req, audience, generation_id, "ok", audit, response=response)
         return resp
+
+    async def _record(self, *args, **kwargs) -> None:
+        """SQLite writes take microseconds and run on the loop (a thread hop costs more, and under
+        load the loop then waits for the GIL); PostgreSQL's network round trip goes to a thread."""
+        if self.audit is None or self.audit.local:
+            self._audit(*args, **kwargs)
+        else:
+            await asyncio.to_thread(functools.partial(self._audit, *args, **kwargs))
 
     def _audit(
         self,
@@ -142,16 +150,12 @@ class Generator:
             lambda: fallback_copies(self.content, self.checks, ctx, req.journey, req.variants)
         )
         mark = time.perf_counter()
-        evidence = await asyncio.to_thread(
-            self.knowledge.reviews,
-            req.skus,
-            req.locale,
-            req.channel,
-            audience.get("cs_topic"),
-            req.journey,
-            audience["interests"],
-            date.today(),
-        )
+        args = (req.skus, req.locale, req.channel, audience.get("cs_topic"), req.journey,
+                audience["interests"], date.today())  # fmt: skip
+        if self.knowledge.searches_in_memory(req.skus, req.locale):  # ~0.3 ms, 2.5 ms on a new query
+            evidence = self.knowledge.reviews(*args)
+        else:  # the Chroma index, maybe over the network
+            evidence = await asyncio.to_thread(self.knowledge.reviews, *args)
         timings["retrieval"] = _ms(mark)
         trace["snippet_ids"] = ids = snippet_ids(trade, evidence)
         ctx = replace(ctx, grounding=grounding(trade, req.locale), reviews=tuple(e.text for e in evidence))

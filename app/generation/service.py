@@ -7,7 +7,6 @@ import threading
 from dataclasses import dataclass
 
 import httpx
-from openai import AsyncOpenAI
 
 from app.commerce.catalog import load_catalog
 from app.commerce.client import CommerceClient
@@ -24,6 +23,7 @@ from app.kb import open_knowledge
 from app.kb.interface import KnowledgeBase
 from app.llm.client import LLMClient
 from app.llm.embedded import EmbeddedModelServer, LocalModel
+from app.llm.transport import ModelTransport
 from app.store.audit import AuditLog
 from app.store.database import Database, open_database
 
@@ -57,7 +57,7 @@ class Service:
         await self.commerce.aclose()
         if close_knowledge := getattr(self.knowledge, "close", None):
             close_knowledge()
-        await self.llm.client.close()
+        await self.llm.transport.aclose()
         if self.embedded is not None:
             self.embedded.stop()
 
@@ -99,9 +99,8 @@ def build_service(settings: Settings) -> Service:
     if settings.uses_embedded_model:
         embedded = start_embedded_model(settings)
         base_url, model = embedded.base_url, model or embedded.model.alias
-    client = AsyncOpenAI(base_url=base_url, api_key=settings.llm_api_key or "not-needed", max_retries=0)
     llm = LLMClient(
-        client,
+        ModelTransport(base_url, settings.llm_api_key or "not-needed"),
         model or "default",
         json_mode=settings.json_mode,
         attempts=settings.llm_attempts,

@@ -42,6 +42,9 @@ class RefreshingKnowledge:
     def reviews(self, *args, **kwargs):
         return self.current.reviews(*args, **kwargs)
 
+    def searches_in_memory(self, *args, **kwargs) -> bool:
+        return self.current.searches_in_memory(*args, **kwargs)
+
     def size(self) -> int:
         return self.current.size()
 

@@ -70,6 +70,12 @@ class ChromaKnowledge:
             LexicalIndex([s.text for s in self.snippets], self.tokenizer) if self.snippets else None
         )
 
+        # The same request (campaign traffic: one product, one journey) picks the same reviews:
+        # picked once per index load, not per request.
+        cached = functools.lru_cache(maxsize=int(self.config.get("reviews_cache", 4096)))
+        self._picked = cached(self._pick_reviews)
+        self._in_memory = cached(lambda skus, loc, kinds: self._exact(self._mask(list(skus), loc, kinds)))
+
         # Facts per (sku, locale) from the same load: a request's facts without a Chroma query.
         self._facts: dict[tuple[str, str], list[Snippet]] = {}
         for s in self.snippets:
@@ -92,6 +98,15 @@ class ChromaKnowledge:
 
     def size(self) -> int:
         return self.collection.count()
+
+    def searches_in_memory(self, skus: list[str], locale: str, kinds: tuple[str, ...] = ("review",)) -> bool:
+        """Whether a search over these SKUs takes the exact in-memory path of `_dense` (a request's
+        few SKUs) rather than a query to the Chroma index, which may be a network call."""
+        return self._in_memory(tuple(skus), locale, kinds)
+
+    def _exact(self, mask: np.ndarray) -> bool:
+        limit = int(self.config.get("exact_search_max", 2000))
+        return len(self.vectors) == len(self.snippets) and int(mask.sum()) <= limit
 
     # -- facts: by metadata, never by similarity ---------------------------------------------
     def product(self, sku: str, locale: str) -> ProductKnowledge | None:
@@ -143,10 +158,8 @@ class ChromaKnowledge:
         """Exact cosine over a narrow filter (a request's few SKUs), Chroma's HNSW index otherwise."""
         vector = query_vector(query)
         mask = self._mask(skus, locale, kinds)
-        subset = np.flatnonzero(mask)
-        if len(self.vectors) == len(self.snippets) and len(subset) <= int(
-            self.config.get("exact_search_max", 2000)
-        ):
+        if self._exact(mask):
+            subset = np.flatnonzero(mask)
             sims = self.vectors[subset] @ vector  # vectors are L2-normalised
             order = np.argsort(-sims)[:n]
             return [Hit(self.snippets[subset[i]], float(sims[i])) for i in order]
@@ -191,14 +204,20 @@ class ChromaKnowledge:
     ) -> list[Evidence]:  # fmt: skip
         """Review snippets for the prompt: on the concern, well rated and recent first, diverse,
         sanitised, deduplicated and within the channel's budget."""
+        return list(self._picked(tuple(skus), locale, channel, concern, journey, tuple(interests), today))
+
+    def _pick_reviews(
+        self, skus: tuple[str, ...], locale: str, channel: str, concern: str | None, journey: str,
+        interests: tuple[str, ...], today: date,
+    ) -> list[Evidence]:  # fmt: skip
         queries = self.config.get("topic_queries", {})
         if concern in queries:
             topics, extra = [concern], []
         else:
             topics, extra = list(self.config.get("journey_topics", {}).get(journey, [])), [concern or ""]
-        parts = [queries[t][locale] for t in topics if t in queries] + extra + interests
+        parts = [queries[t][locale] for t in topics if t in queries] + extra + list(interests)
         query = " ".join(p for p in parts if p) or " ".join(skus)
-        hits = self.search(query, skus, locale=locale, k=int(self.config.get("candidates", 20)))
+        hits = self.search(query, list(skus), locale=locale, k=int(self.config.get("candidates", 20)))
         boost = self.config.get("boost", {})
         recent_after = (today - timedelta(days=int(boost.get("recent_days", 365)))).isoformat()
         scored = []

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
+import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
-import openai
-from openai import AsyncOpenAI
-from openai._base_client import make_request_options
-from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
-from app.llm.deadline import Deadline, DeadlineExceeded
+from app.llm.deadline import Deadline
+from app.llm.transport import ModelCallError, ModelHTTPError, ModelTransport
 from app.observability import telemetry
 
 T = TypeVar("T", bound=BaseModel)
@@ -63,17 +55,13 @@ class Completion:
 
 
 def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, InvalidOutput | openai.APITimeoutError | openai.APIConnectionError):
-        return True
-    if isinstance(exc, openai.RateLimitError):
-        return True
-    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+    """A malformed answer, a timeout, a dropped connection, 429 and 5xx: asking again may help."""
+    return isinstance(exc, InvalidOutput) or (isinstance(exc, ModelCallError) and exc.retryable)
 
 
 def retry_after_s(exc: BaseException | None) -> float | None:
     """Seconds a 429 / 503 asked us to wait (Retry-After as seconds or an HTTP date), if it said."""
-    response = getattr(exc, "response", None)
-    value = response.headers.get("retry-after") if response is not None else None
+    value = exc.retry_after if isinstance(exc, ModelHTTPError) else None
     if not value:
         return None
     try:
@@ -86,20 +74,10 @@ def retry_after_s(exc: BaseException | None) -> float | None:
         return None
 
 
-_BACKOFF = wait_exponential_jitter(multiplier=0.2, max=2.0)
-
-
-def _wait_within(deadline: Deadline, reserve_s: float):
-    """Backoff, or the provider's Retry-After when longer; give up now if that outlasts the deadline."""
-
-    def wait(state: RetryCallState) -> float:
-        asked = retry_after_s(state.outcome.exception() if state.outcome else None)
-        seconds = max(_BACKOFF(state), asked or 0.0)
-        if seconds + reserve_s > deadline.remaining():
-            raise DeadlineExceeded()
-        return seconds
-
-    return wait
+def backoff_s(retry: int) -> float:
+    """Before retry n (1, 2, …): 0.2 s doubling, up to 1 s of jitter on top, 2 s at most. A plain
+    loop rather than tenacity: its state machine cost more CPU per call than the HTTP request."""
+    return min(2.0, 0.2 * 2 ** (retry - 1) + random.uniform(0.0, 1.0))
 
 
 def response_format(mode: str, name: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -108,14 +86,6 @@ def response_format(mode: str, name: str, schema: dict[str, Any]) -> dict[str, A
     if mode == "json_schema":
         return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
     return {"type": "json_object"}
-
-
-def request_options(timeout: float) -> Any:
-    """The per-call options `chat.completions.create` would pass (the bearer key, the timeout)."""
-    try:
-        return make_request_options(timeout=timeout, security={"bearer_auth": True})
-    except TypeError:  # openai releases before per-request security options
-        return make_request_options(timeout=timeout)
 
 
 @functools.cache
@@ -137,10 +107,28 @@ def parse_output(raw: str, model: type[T]) -> T:
         raise InvalidOutput(f"JSON does not match the schema: {exc.errors()[0]['msg']}", raw) from exc
 
 
+def _read_answer(answer: dict[str, Any]) -> tuple[str, str | None, int, int]:
+    """Content, finish reason and token counts of a chat completion; what a server left out is
+    empty (an answer without choices then fails as output that does not parse)."""
+    choices = answer.get("choices") or [{}]
+    first = choices[0] if isinstance(choices[0], dict) else {}
+    message = first.get("message") or {}
+    content = message.get("content") if isinstance(message, dict) else None
+    usage = answer.get("usage") or {}
+    if not isinstance(usage, dict):
+        usage = {}
+    return (
+        content if isinstance(content, str) else "",
+        first.get("finish_reason"),
+        int(usage.get("prompt_tokens") or 0),
+        int(usage.get("completion_tokens") or 0),
+    )
+
+
 class LLMClient:
     def __init__(
         self,
-        client: AsyncOpenAI,
+        transport: ModelTransport,
         model: str,
         *,
         json_mode: str = "json_schema",
@@ -148,7 +136,7 @@ class LLMClient:
         call_timeout_s: float = 20.0,
         temperature: float = 0.7,
     ) -> None:
-        self.client = client
+        self.transport = transport
         self.model = model
         self.json_mode = json_mode
         self.attempts = attempts
@@ -166,65 +154,60 @@ class LLMClient:
         """Ask until the answer parses as `output`, the attempts run out or the deadline passes."""
         schema = output_schema(output)
         messages = self._with_schema_hint(messages, schema)
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "response_format": response_format(self.json_mode, output.__name__, schema),
+            "max_tokens": max_tokens,
+            "temperature": self.temperature,
+        }
         raws: list[str] = []
-        tries = 0
+        failure: BaseException | None = None
+        for attempt in range(1, self.attempts + 1):
+            if failure is not None:  # wait: backoff, or the provider's Retry-After when longer
+                wait_s = max(backoff_s(attempt - 1), retry_after_s(failure) or 0.0)
+                if wait_s + 0.3 > deadline.remaining():
+                    raise LLMFailed("deadline reached before the model answered", raws) from failure
+                telemetry.MODEL_RETRIES.inc()
+                await asyncio.sleep(wait_s)
+            if deadline.remaining() < 0.05:
+                raise LLMFailed("deadline reached before the model answered", raws) from failure
+            try:
+                return await self._ask(body, output, deadline, attempt, raws)
+            except (InvalidOutput, Truncated, ModelCallError) as exc:
+                if not _retryable(exc) or attempt == self.attempts:
+                    raise LLMFailed(f"{type(exc).__name__}: {exc}", raws) from exc
+                failure = exc
+        raise LLMFailed("no attempt was made", raws)  # attempts < 1
+
+    async def _ask(
+        self, body: dict[str, Any], output: type[T], deadline: Deadline, attempt: int, raws: list[str]
+    ) -> Completion:
+        """One call; its raw answer joins `raws` whether or not it parses."""
+        started = time.perf_counter()
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.attempts),
-                wait=_wait_within(deadline, reserve_s=0.3),
-                retry=retry_if_exception(_retryable),
-                reraise=True,
-            ):
-                with attempt:
-                    tries += 1
-                    self._check_time(deadline, 0.05)
-                    if tries > 1:
-                        telemetry.MODEL_RETRIES.inc()
-                    started = time.perf_counter()
-                    try:
-                        # client.post, not chat.completions.create: the same request, without the
-                        # SDK's recursive transform of the params (~1/5 of a request's CPU here).
-                        body = {
-                            "model": self.model,
-                            "messages": messages,
-                            "response_format": response_format(self.json_mode, output.__name__, schema),
-                            "max_tokens": max_tokens,
-                            "temperature": self.temperature,
-                        }
-                        resp = await self.client.post(
-                            "/chat/completions",
-                            body=body,
-                            cast_to=ChatCompletion,
-                            options=request_options(min(self.call_timeout_s, deadline.remaining())),
-                        )
-                    except Exception as exc:
-                        telemetry.MODEL_CALLS.labels("error").inc()
-                        telemetry.MODEL_ERRORS.labels(type(exc).__name__).inc()
-                        raise
-                    finally:
-                        telemetry.STAGE_SECONDS.labels("model").observe(time.perf_counter() - started)
-                    telemetry.MODEL_CALLS.labels("ok").inc()
-                    if resp.usage:
-                        telemetry.MODEL_TOKENS.labels("prompt").inc(resp.usage.prompt_tokens or 0)
-                        telemetry.MODEL_TOKENS.labels("completion").inc(resp.usage.completion_tokens or 0)
-                    raw = (resp.choices[0].message.content or "") if resp.choices else ""
-                    raws.append(raw)
-                    if resp.choices and resp.choices[0].finish_reason == "length":
-                        raise Truncated(raw)
-                    parsed = parse_output(raw, output)
-                    usage = resp.usage
-                    return Completion(
-                        parsed=parsed,
-                        raw=raw,
-                        attempts=tries,
-                        prompt_tokens=usage.prompt_tokens if usage else 0,
-                        completion_tokens=usage.completion_tokens if usage else 0,
-                    )
-        except DeadlineExceeded as exc:
-            raise LLMFailed("deadline reached before the model answered", raws) from exc
-        except (InvalidOutput, Truncated, openai.OpenAIError) as exc:
-            raise LLMFailed(f"{type(exc).__name__}: {exc}", raws) from exc
-        raise LLMFailed("no attempt was made", raws)  # pragma: no cover - loop always runs
+            timeout_s = min(self.call_timeout_s, deadline.remaining())
+            answer = await self.transport.post_json("/chat/completions", body, timeout_s)
+        except Exception as exc:
+            telemetry.MODEL_CALLS.labels("error").inc()
+            telemetry.MODEL_ERRORS.labels(type(exc).__name__).inc()
+            raise
+        finally:
+            telemetry.STAGE_SECONDS.labels("model").observe(time.perf_counter() - started)
+        telemetry.MODEL_CALLS.labels("ok").inc()
+        raw, finish_reason, prompt_tokens, completion_tokens = _read_answer(answer)
+        telemetry.MODEL_TOKENS.labels("prompt").inc(prompt_tokens)
+        telemetry.MODEL_TOKENS.labels("completion").inc(completion_tokens)
+        raws.append(raw)
+        if finish_reason == "length":
+            raise Truncated(raw)
+        return Completion(
+            parsed=parse_output(raw, output),
+            raw=raw,
+            attempts=attempt,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
 
     def _with_schema_hint(self, messages: list[dict[str, str]], schema: dict) -> list[dict[str, str]]:
         """Providers without schema support see the schema in the system prompt instead."""
@@ -233,8 +216,3 @@ class LLMClient:
         hint = "\nReply with one JSON object matching this JSON Schema:\n" + json.dumps(schema)
         first, *rest = messages
         return [{**first, "content": first["content"] + hint}, *rest]
-
-    @staticmethod
-    def _check_time(deadline: Deadline, needed_s: float) -> None:
-        if deadline.remaining() < needed_s:
-            raise DeadlineExceeded()

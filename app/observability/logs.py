@@ -10,7 +10,7 @@ from typing import Any
 
 from app.observability import request_context
 
-QUIET = ("httpx", "httpcore", "openai", "presidio-analyzer", "bm25s", "chromadb", "jieba")
+QUIET = ("httpx", "httpcore", "aiohttp", "presidio-analyzer", "bm25s", "chromadb", "jieba")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 

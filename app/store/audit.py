@@ -15,6 +15,7 @@ class AuditLog:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self.local = bool(getattr(db, "local", False))  # cheap enough to write on the event loop
 
     def record(self, generation_id: str, request_id: str, status: str, record: dict[str, Any]) -> None:
         client = request_context.client.get()
