@@ -114,3 +114,21 @@ def test_db_upgrade_command_on_postgres(postgres_url, tmp_path):
     assert "applied 0001 initial" in first.stdout and "schema version 2" in first.stdout
     again = subprocess.run(run, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert "applied" not in again.stdout and "schema version 2" in again.stdout
+
+
+def test_random_ids_differ_and_differ_again_in_a_forked_child():
+    """Ids come from a per-process generator: a forked worker must not repeat its parent's."""
+    import os
+
+    from app.store.ids import random_hex
+
+    ids = {random_hex(20) for _ in range(10_000)}
+    assert len(ids) == 10_000 and all(len(i) == 20 for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: write the id it draws next, then leave at once
+        os.write(write, random_hex(20).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    assert child != random_hex(20) and len(child) == 20

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-import uuid
 from dataclasses import replace
 from datetime import date
 
@@ -30,6 +29,7 @@ from app.llm.deadline import Deadline
 from app.observability import request_context, telemetry
 from app.schemas import CheckOut, GenerateRequest, GenerateResponse, VariantOut
 from app.store.audit import AuditLog
+from app.store.ids import random_hex
 
 
 class Generator:
@@ -65,7 +65,7 @@ class Generator:
     async def generate(self, req: GenerateRequest) -> GenerateResponse:
         """Generate, and record the generation in the audit log whatever happens on the way."""
         self._check_names(req)
-        generation_id = "gen_" + uuid.uuid4().hex[:20]
+        generation_id = "gen_" + random_hex(20)
         request_context.generation_id.set(generation_id)
         trace: dict = {"timings_ms": {}}
         started = time.perf_counter()

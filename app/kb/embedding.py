@@ -50,6 +50,7 @@ class Encoder:
         verify_weights()
         self._model = USE(threads=threads)
         self._lock = threading.Lock()
+        self._model.encode(["warm"])  # its tokenizer loads on first use (~1 s): here, not on a request
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -12,11 +12,11 @@ import json
 import os
 import socket
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from app.store.database import Database
+from app.store.ids import random_hex
 
 Outcome = Literal["claimed", "done", "busy", "conflict"]
 
@@ -45,7 +45,7 @@ class RequestClaims:
     def claim(self, request_id: str, digest: str) -> Claim:
         """Take the request (new, expired, or its holder's lease ran out) or say who has it."""
         now = time.time()
-        owner = f"{self._me}:{uuid.uuid4().hex[:8]}"
+        owner = f"{self._me}:{random_hex(8)}"
         row = self.db.fetchone(
             "INSERT INTO idempotency (request_id, body_hash, response, created_at, state, owner, lease_until)"
             " VALUES (?, ?, '', ?, 'pending', ?, ?)"
