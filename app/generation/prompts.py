@@ -36,6 +36,10 @@ class PromptBook:
             autoescape=False,
             keep_trailing_newline=False,
             trim_blocks=False,
+            # Read once, like prompt_version (hashed once per channel and locale): a template edited
+            # under a running service must not change its copy without changing its version.
+            # (It also spares a stat() of every template on every render.)
+            auto_reload=False,
         )
         self._versions: dict[tuple[str, str], str] = {}
 
