@@ -167,19 +167,14 @@ class Generator:
             )
 
         mark = time.perf_counter()
-        results = await asyncio.gather(
-            *(
-                self.drafter.draft(
-                    ctx,
-                    tone,
-                    renderer(tone),
-                    lambda i=i: fallbacks()[i],
-                    deadline,
-                    _variant_id(generation_id, i),
-                )
-                for i, tone in enumerate(tones)
+        drafts = [
+            self.drafter.draft(
+                ctx, tone, renderer(tone), lambda i=i: fallbacks()[i], deadline, _variant_id(generation_id, i)
             )
-        )
+            for i, tone in enumerate(tones)
+        ]
+        # One variant: awaited in this task (no task to create and schedule); more: side by side.
+        results = [await drafts[0]] if len(drafts) == 1 else await asyncio.gather(*drafts)
         timings["variants"] = _ms(mark)
         for r in results:
             telemetry.VARIANTS.labels(r.source, req.channel).inc()
