@@ -45,7 +45,7 @@ def assert_case(case: EvalCase, response: dict, values: dict[str, str]) -> list[
         misses = [
             f"{vid[-1]} mentions none of {wanted}"
             for vid, t in text.items()
-            if wanted and not any(w in t for w in wanted)
+            if wanted and not any(w.lower() in t.lower() for w in wanted)
         ]
         add("mentions the product or offer", misses)
     if e.must_not_mention:
