@@ -36,8 +36,8 @@ MODEL_COPY = {
 # measures its meaning with the sentence encoder, the dearest path.
 JOURNEY_COPY = {
     "zh-CN": {"title": "还在犹豫吗", "body": "您挑好的宝贝还在购物车里，随时回来完成下单。", "cta": "去结算"},
-    "en-US": {"title": "Still deciding?", "body": "Your picks are still in your cart. Finish your order any time.",
-              "cta": "Go to cart"},
+    "en-US": {"title": "Still deciding?", "cta": "Go to cart",
+              "body": "Your picks are still in your cart. Finish your order any time."},
 }  # fmt: skip
 
 

@@ -13,7 +13,8 @@ from app.guardrails.sense.policy import SensePolicy
 from app.guardrails.sense.topic import OnTopicCheck
 
 __all__ = [
-    "FluencyCheck", "MetaTextCheck", "OnTopicCheck", "PromptEchoCheck", "SensePolicy", "sense_checks", "warm_up",
+    "FluencyCheck", "MetaTextCheck", "OnTopicCheck", "PromptEchoCheck", "SensePolicy", "sense_checks",
+    "warm_up",
 ]  # fmt: skip
 
 
