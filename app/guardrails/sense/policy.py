@@ -48,6 +48,7 @@ class TopicPolicy:
     journey_words: dict[str, dict[str, list[str]]]  # journey -> locale -> words that keep it on topic
     # locale -> the copy's sentence-encoder similarity to product, offer or journey must reach this
     min_similarity: dict[str, float] = field(default_factory=dict)
+    journey_about: dict[str, dict[str, str]] = field(default_factory=dict)  # journey -> locale -> sentence
 
 
 @dataclass(frozen=True)

@@ -55,11 +55,11 @@ def _filled(fields: list[tuple[str, str]], values: dict[str, str]) -> str:
     return "\n".join(PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), t) for _, t in fields)
 
 
-def _meaning_anchors(ctx: CheckContext, journey: tuple[str, ...]) -> tuple[str, ...]:
+def _meaning_anchors(ctx: CheckContext, about: str) -> tuple[str, ...]:
     """What the copy's meaning may be near: the product (names, facts), the offer, the journey."""
     offer = ctx.trade.offer.terms_for(ctx.locale) if ctx.trade.offer is not None else ""
     product = "\n".join(g for g in ctx.grounding if g != offer)
-    return (product, offer, " ".join(journey))
+    return (product, offer, about)
 
 
 def _shared(mine: set[str], anchors: frozenset[str], text: str) -> str | None:
@@ -97,7 +97,8 @@ class OnTopicCheck:
         if shared := _shared(mine, _anchors((), journey, ctx.locale, p.stem, 0.0), text):
             floor = p.min_similarity.get(ctx.locale)
             if floor is not None:
-                near = closeness(_filled(fields, ctx.values), _meaning_anchors(ctx, journey))
+                about = p.journey_about.get(ctx.journey, {}).get(ctx.locale, "")
+                near = closeness(_filled(fields, ctx.values), _meaning_anchors(ctx, about))
                 if near < floor:
                     return failed(
                         self.name,
