@@ -58,6 +58,9 @@ def main() -> None:
     print(f"  blocked by prompt_echo / meta_text / fluency: {len(hits)}/{len(good)} ({share:.1%})")
     for name in JUDGED:
         print(f"  {name:12} blocks {sum(1 for o in good if name in o.sense_failed)}")
+    for source in sorted({o.sample["id"].split("#")[0] for o in good}):
+        part = [o for o in good if o.sample["id"].startswith(source + "#")]
+        print(f"  {source}: {sum(1 for o in part if blocked(o))}/{len(part)} blocked")
     if args.show:
         for o in hits:
             detail = "; ".join(r.detail for r in o.results if r.name in blocked(o))
