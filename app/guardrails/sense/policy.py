@@ -49,6 +49,9 @@ class TopicPolicy:
     # locale -> the copy's sentence-encoder similarity to product, offer or journey must reach this
     min_similarity: dict[str, float] = field(default_factory=dict)
     journey_about: dict[str, dict[str, str]] = field(default_factory=dict)  # journey -> locale -> sentence
+    similarity_chars: dict[str, int] = field(
+        default_factory=dict
+    )  # locale -> the copy's head that is encoded
 
 
 @dataclass(frozen=True)

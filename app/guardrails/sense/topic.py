@@ -55,13 +55,6 @@ def _filled(fields: list[tuple[str, str]], values: dict[str, str]) -> str:
     return "\n".join(PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), t) for _, t in fields)
 
 
-def _meaning_anchors(ctx: CheckContext, about: str) -> tuple[str, ...]:
-    """What the copy's meaning may be near: the product (names, facts), the offer, the journey."""
-    offer = ctx.trade.offer.terms_for(ctx.locale) if ctx.trade.offer is not None else ""
-    product = "\n".join(g for g in ctx.grounding if g != offer)
-    return (product, offer, about)
-
-
 def _shared(mine: set[str], anchors: frozenset[str], text: str) -> str | None:
     """The first anchor the copy shares (Chinese anchors also as a substring jieba cut apart)."""
     shared = mine & anchors or {a for a in anchors if len(a) >= 2 and HAN.search(a) and a in text}
@@ -88,22 +81,27 @@ class OnTopicCheck:
         if any(TOPICAL_PLACEHOLDERS.intersection(placeholders_in(t)) for _, t in fields):
             return passed(self.name, "names the product or offer")
         mine = words(text, ctx.locale, p.stem, None)
+        offer = ctx.trade.offer.terms_for(ctx.locale) if ctx.trade.offer is not None else ""
+        product = tuple(g for g in ctx.grounding if g != offer)
         # The product's own name anchors whatever its words' frequency (积雪草修护精华: 精华).
-        about = _anchors(ctx.grounding, (ctx.values.get("product", ""),), ctx.locale, p.stem,
+        about = _anchors(product, (ctx.values.get("product", ""),), ctx.locale, p.stem,
                          p.max_anchor_zipf[ctx.locale])  # fmt: skip
         if shared := _shared(mine, about, text):
             return passed(self.name, f"about {shared!r}")
-        # A journey word (cart, order, 价格) is weak evidence: the meaning must be near too.
-        if shared := _shared(mine, _anchors((), journey, ctx.locale, p.stem, 0.0), text):
+        # A word of the offer terms or the journey (order, customer, cart, 价格) is weak evidence:
+        # any shop's copy has them. The meaning must be near too.
+        weak = _anchors((offer,), journey, ctx.locale, p.stem, p.max_anchor_zipf[ctx.locale])
+        if shared := _shared(mine, weak, text):
             floor = p.min_similarity.get(ctx.locale)
             if floor is not None:
-                about = p.journey_about.get(ctx.journey, {}).get(ctx.locale, "")
-                near = closeness(_filled(fields, ctx.values), _meaning_anchors(ctx, about))
+                about_journey = p.journey_about.get(ctx.journey, {}).get(ctx.locale, "")
+                head = _filled(fields, ctx.values)[: p.similarity_chars.get(ctx.locale, 10**6)]
+                near = closeness(head, ("\n".join(product), offer, about_journey))
                 if near < floor:
                     return failed(
                         self.name,
-                        [f"shares only the journey's word {shared!r} and reads as about something else "
-                         f"(similarity {near:.2f} to the product, offer and journey < {floor:.2f})"],
+                        [f"shares only the offer's or journey's word {shared!r} and reads as about something "
+                         f"else (similarity {near:.2f} to the product, offer and journey < {floor:.2f})"],
                     )  # fmt: skip
             return passed(self.name, f"about {shared!r}")
         return failed(
