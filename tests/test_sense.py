@@ -74,6 +74,17 @@ def failing(channel: str, locale: str, fields: dict[str, str], **kw) -> set[str]
         ("sms", "en-US", {"body": "Sure! Here is a short SMS for the customer about their cart:"}, {"meta_text"}),
         ("push", "en-US", {"title": "Breaking news", "body": "The city council voted to extend the bus line."},
          {"on_topic"}),
+        # a journey word (order, 价格, 下单) alone does not make it about our product: its meaning must be near
+        ("push", "en-US", {"title": "Order up!", "body": "Our chef's new ramen order comes with a free egg tonight."},
+         {"on_topic"}),
+        ("push", "zh-CN", {"title": "周末去爬山", "body": "山顶的风景很美，记得带上水和零食，下单前看看天气。"}, {"on_topic"}),
+        # talk to a seller, not to a customer who buys
+        ("sms", "en-US", {"body": "Sell your item to our store today and get paid fast."}, {"meta_text"}),
+        ("email", "en-US", {"title": "Seller's Guide", "body": "How to sell more this season: ten ideas.",
+                            "cta": "Read"}, {"meta_text"}),
+        # a slot in brackets, also in Chinese; the customer as a writer's target
+        ("sms", "zh-CN", {"body": "[产品名称]还在购物车里，快来下单。"}, {"meta_text"}),
+        ("sms", "zh-CN", {"body": "目标客户是跑步爱好者，提醒他下单。"}, {"meta_text"}),
     ],
 )  # fmt: skip
 def test_junk_fails_the_sense_check_that_names_its_fault(channel, locale, fields, expected):
@@ -89,6 +100,12 @@ def test_junk_fails_the_sense_check_that_names_its_fault(channel, locale, fields
         ("sms", "en-US", {"body": "Hi {name}, your {product} is still in your cart. Come back and finish your order."}),
         ("push", "en-US", {"title": "Still thinking?", "body": "Those breathable mesh runners are still in your cart."}),
         ("push", "en-US", {"title": "Loved by runners", "body": "Our customers love how light these runners feel."}),
+        # naming only the journey, near in meaning to it (on_topic asks the sentence encoder)
+        ("push", "en-US", {"title": "Still deciding?", "body": "Your picks are still in your cart. Finish your order any time."}),
+        ("push", "zh-CN", {"title": "还在犹豫吗", "body": "您挑好的宝贝还在购物车里，随时回来完成下单。"}),
+        ("sms", "en-US", {"body": "Our tees sell out fast. Your {product} is still in your cart."}),
+        # real shop copy: 客户 addressing the public, an emoji code of Chinese messaging in brackets
+        ("sms", "zh-CN", {"body": "感谢新老客户的支持，{product}现价{price}，欢迎回来看看[微笑]"}),
     ],
 )  # fmt: skip
 def test_good_copy_passes_every_sense_check(channel, locale, fields):
@@ -181,3 +198,46 @@ def test_fallback_sentence_case_year_and_old_and_new_price():
         (copy, _), _b = fallback_copies(CONTENT, CHECKS, ctx, "price_drop", 2)
         text = " ".join(copy.fields.values())
         assert "¥399" in text and "¥499" in text, text
+
+
+def test_the_meaning_floor_is_what_fails_journey_word_only_copy():
+    """The same off-topic copy passes on_topic when the floor is off: the encoder, not a word list, judges it."""
+    from dataclasses import replace
+
+    from app.guardrails.sense import OnTopicCheck, SensePolicy
+
+    topic = SensePolicy.load(REPO_ROOT / "guardrails" / "sense.yaml").topic
+    ctx = _ctx("push", "en-US")
+    copy = assemble({"title": "Order up!", "body": "Our chef's new ramen order comes with a free egg tonight."},
+                    ctx.channel, "en-US", ctx.values)  # fmt: skip
+    result = OnTopicCheck(topic).run(copy, ctx)
+    assert not result.passed and "similarity" in result.detail
+    assert OnTopicCheck(replace(topic, min_similarity={})).run(copy, ctx).passed
+
+
+def test_sense_set_keeps_the_heldout_split_out_of_the_gate():
+    from app.evals.sense_set import GATED_SPLITS, evaluate
+
+    base = {
+        "origin": "hand",
+        "prompt": None,
+        "channel": "sms",
+        "locale": "en-US",
+        "journey": "cart_abandon",
+        "sku": "SKU-1001",
+        "fields": {"body": "Situation: the customer left the cart."},
+        "label": "junk",
+    }
+    samples = [{**base, "id": "a", "split": "test"}, {**base, "id": "b", "split": "heldout"}]
+    assert [o.sample["id"] for o in evaluate(samples, {}, splits=GATED_SPLITS).junk] == ["a"]
+    assert len(evaluate(samples, {}).junk) == 2
+
+
+def test_independent_shop_copy_is_judged_without_on_topic():
+    from app.evals.sense_independent import JUDGED, blocked, samples
+    from app.evals.sense_set import evaluate
+
+    messages = samples()
+    assert len(messages) >= 150 and "on_topic" not in JUDGED
+    figures = evaluate(messages[:12], {}, splits=("independent",))
+    assert len(figures.good) == 12 and not [o for o in figures.good if blocked(o)]

@@ -1,7 +1,9 @@
 """The sense checks on the labelled set in evals/sense/: real model answers and hand-written copy,
 each labelled sendable or junk by the rules in evals/sense/README.md. Reports, per split, the
 share of junk that every check lets through (returned as model copy) and of sendable copy the
-sense checks block.   python -m app.evals.sense_set [--split test] [--show]"""
+sense checks block. Splits: calibration (thresholds are chosen on it), test, and heldout (a
+second collection labelled blind, never used to calibrate).
+    python -m app.evals.sense_set [--split heldout] [--show]"""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from app.generation.trade import placeholder_values
 from app.guardrails import CheckContext, CheckResult, default_checks, run_checks
 
 SENSE = ("prompt_echo", "meta_text", "on_topic", "fluency")
+SPLITS = ("calibration", "test", "heldout")
+GATED_SPLITS = ("calibration", "test")  # the static gate's; heldout stays out of every loop
 SET_DIR = REPO_ROOT / "evals" / "sense"
 _AUDIENCE = {"segment": "warm", "interests": [], "price_sensitivity": None, "cs_topic": None}
 _REVIEW = re.compile(r"<review>(.*?)</review>", re.S)
@@ -78,14 +82,19 @@ def _prompt_for(sample: dict, content: Content, book: PromptBook, trade, values)
     return "\n".join(m["content"] for m in messages)
 
 
-def evaluate(samples: list[dict], prompts: dict[str, list[dict]], split: str | None = None) -> Figures:
+def evaluate(
+    samples: list[dict],
+    prompts: dict[str, list[dict]],
+    split: str | None = None,
+    splits: tuple[str, ...] = SPLITS,
+) -> Figures:
     content = load_content(REPO_ROOT)
     catalog = load_catalog(REPO_ROOT / "knowledge")
     book = PromptBook(content)
     checks = default_checks(REPO_ROOT / "guardrails")
     figures = Figures()
     for s in samples:
-        if split and s["split"] != split:
+        if (split and s["split"] != split) or s["split"] not in splits:
             continue
         locale, spec = s["locale"], content.channels[s["channel"]]
         trade = trade_for(s, catalog, locale)
@@ -132,11 +141,12 @@ def summary(figures: Figures, title: str) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--split", choices=["calibration", "test"], help="one split (default: both)")
+    ap.add_argument("--split", choices=SPLITS, help="one split (default: each)")
     ap.add_argument("--show", action="store_true", help="list each miss and each block")
     args = ap.parse_args()
     samples, prompts = load_set()
-    for split in [args.split] if args.split else ["calibration", "test"]:
+    present = {s["split"] for s in samples}
+    for split in [args.split] if args.split else [s for s in SPLITS if s in present]:
         figures = evaluate(samples, prompts, split)
         print("\n".join(summary(figures, split)))
         if args.show:

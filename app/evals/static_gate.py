@@ -171,9 +171,9 @@ def sense_layer(root: Path, limits: dict[str, float]) -> Layer:
     if not (root / "evals" / "sense" / "labelled.yaml").exists():
         layer.note = "skipped: no evals/sense/labelled.yaml"
         return layer
-    from app.evals.sense_set import evaluate, load_set
+    from app.evals.sense_set import GATED_SPLITS, evaluate, load_set
 
-    figures = evaluate(*load_set(root / "evals" / "sense"))
+    figures = evaluate(*load_set(root / "evals" / "sense"), splits=GATED_SPLITS)
     layer.checked = len(figures.junk) + len(figures.good)
     for key, part, whole, limit in (
         ("junk returned", figures.junk_returned, figures.junk, limits.get("max_junk_returned", 0.0)),

@@ -18,7 +18,7 @@ from app.generation.prompts import PromptBook
 from app.guardrails import default_checks
 from app.guardrails.link_policy import LinkPolicy
 from app.guardrails.pii_detector import PiiDetector
-from app.guardrails.sense.fluency import warm_up
+from app.guardrails.sense import warm_up
 from app.kb import open_knowledge
 from app.kb.interface import KnowledgeBase
 from app.llm.client import LLMClient

@@ -1,7 +1,8 @@
 """Checks every variant must pass before it leaves the service (twin of guardrails/), with their
 detectors beside them: PII, links, word normalisation. The pipeline runs `default_checks()`.
 
-May import commerce (trade facts) and the shared modules; not generation, api or cli.
+May import commerce (trade facts), kb.embedding (the sentence encoder the knowledge base loads,
+for on_topic's meaning test) and the shared modules; not generation, api or cli.
 """
 
 from __future__ import annotations

@@ -3,8 +3,13 @@
 the hand-written samples (hand.yaml). Each sample goes to the calibration or the test part by a
 hash of its text (about half each); hand-written junk goes to the test part only.
 
+A second collection with another seed (collected_heldout/, labelled blind in
+labels_heldout.yaml) is the `heldout` split: never used to calibrate, measured once. An answer
+whose fields already occur in the first collection is left out of it.
+
     python evals/sense/build.py            # writes labelled.yaml and prompts.json
     python evals/sense/build.py --unlabelled   # prints the answers that still need a label
+    python evals/sense/build.py --unlabelled --heldout   # ... of the held-out collection
 """
 
 from __future__ import annotations
@@ -28,11 +33,16 @@ def _split(key: str) -> str:
     return "test" if int(hashlib.sha1(key.encode()).hexdigest(), 16) % 2 else "calibration"
 
 
-def collected() -> list[dict]:
+COLLECTIONS = {"collected": "labels.yaml", "collected_heldout": "labels_heldout.yaml"}
+
+
+def collected(folder: str = "collected") -> list[dict]:
     """Model answers with their request, deduplicated on (prompt, fields)."""
-    prompts = json.loads((HERE / "collected" / "raw_prompts.json").read_text())
+    if not (HERE / folder / "raw_calls.jsonl").exists():
+        return []
+    prompts = json.loads((HERE / folder / "raw_prompts.json").read_text())
     out, seen = [], set()
-    for line in (HERE / "collected" / "raw_calls.jsonl").read_text().splitlines():
+    for line in (HERE / folder / "raw_calls.jsonl").read_text().splitlines():
         call = json.loads(line)
         if "fields" not in call:
             continue  # no parsable answer: nothing the checks would see
@@ -59,15 +69,31 @@ def collected() -> list[dict]:
     return out
 
 
+def _labels(name: str) -> dict[str, str]:
+    return (yaml.safe_load((HERE / name).read_text()) or {}) if (HERE / name).exists() else {}
+
+
+def _fields_key(fields: dict) -> str:
+    return json.dumps({k: v for k, v in fields.items() if v}, ensure_ascii=False, sort_keys=True)
+
+
+def heldout() -> list[dict]:
+    """The second collection's answers that the first collection never produced."""
+    known = {_fields_key(s["fields"]) for s in collected()}
+    return [s for s in collected("collected_heldout") if _fields_key(s["fields"]) not in known]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--unlabelled", action="store_true")
+    ap.add_argument("--heldout", action="store_true", help="with --unlabelled: the held-out collection")
     args = ap.parse_args()
-    labels = (
-        (yaml.safe_load((HERE / "labels.yaml").read_text()) or {}) if (HERE / "labels.yaml").exists() else {}
-    )
+    labels = _labels("labels.yaml")
+    held_labels = _labels("labels_heldout.yaml")
     model = collected()
     if args.unlabelled:
+        if args.heldout:
+            model, labels = heldout(), held_labels
         for s in model:
             if s["id"] not in labels:
                 print(
@@ -86,12 +112,22 @@ def main() -> None:
         s["label"], s["why"] = ("sendable", None) if label == "ok" else ("junk", label)
         s["split"] = _split(s["id"])
         samples.append(s)
+    for s in heldout():
+        if s["id"] not in held_labels:
+            continue
+        label = held_labels[s["id"]]
+        s["label"], s["why"] = ("sendable", None) if label == "ok" else ("junk", label)
+        s["split"] = "heldout"
+        samples.append(s)
     for i, s in enumerate(yaml.safe_load((HERE / "hand.yaml").read_text())["samples"]):
         key = json.dumps(s["fields"], ensure_ascii=False, sort_keys=True)
         s = {"id": f"h{i:03d}", "origin": "hand", "prompt": None, **s}
         s["split"] = "test" if s["label"] == "junk" else _split(key)
         samples.append(s)
-    raw_prompts = json.loads((HERE / "collected" / "raw_prompts.json").read_text())
+    raw_prompts = {}
+    for folder in COLLECTIONS:
+        if (HERE / folder / "raw_prompts.json").exists():
+            raw_prompts.update(json.loads((HERE / folder / "raw_prompts.json").read_text()))
     used = {s["prompt"] for s in samples if s.get("prompt")}
     (HERE / "prompts.json").write_text(
         json.dumps({k: raw_prompts[k] for k in sorted(used)}, ensure_ascii=False, indent=0)

@@ -36,7 +36,7 @@ def free_port() -> int:
 def start_model(threads: int) -> tuple[object, int]:
     import xllamacpp
 
-    from app.llm.embedded import model_path
+    from app.llm.embedded import packaged_model_path as model_path
 
     p = xllamacpp.CommonParams()
     p.model.path = str(model_path())

@@ -12,7 +12,10 @@ from app.guardrails.sense.meta import MetaTextCheck
 from app.guardrails.sense.policy import SensePolicy
 from app.guardrails.sense.topic import OnTopicCheck
 
-__all__ = ["FluencyCheck", "MetaTextCheck", "OnTopicCheck", "PromptEchoCheck", "SensePolicy", "sense_checks"]
+__all__ = [
+    "FluencyCheck", "MetaTextCheck", "OnTopicCheck", "PromptEchoCheck", "SensePolicy", "sense_checks",
+    "warm_up",
+]  # fmt: skip
 
 
 def sense_checks(policy_path: Path) -> list[Check]:
@@ -23,3 +26,11 @@ def sense_checks(policy_path: Path) -> list[Check]:
         OnTopicCheck(policy.topic),
         FluencyCheck(policy.fluency),
     ]
+
+
+def warm_up() -> None:
+    """Load the dictionaries (jieba, wordfreq) and the sentence encoder now, not on a request."""
+    from app.guardrails.sense import fluency, similarity
+
+    fluency.warm_up()
+    similarity.warm_up()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.content import read_yaml
@@ -46,6 +46,12 @@ class TopicPolicy:
     stem: int  # Latin words compared on their first N letters
     max_anchor_zipf: dict[str, float]  # locale -> a knowledge word this common (Zipf) anchors nothing
     journey_words: dict[str, dict[str, list[str]]]  # journey -> locale -> words that keep it on topic
+    # locale -> the copy's sentence-encoder similarity to product, offer or journey must reach this
+    min_similarity: dict[str, float] = field(default_factory=dict)
+    journey_about: dict[str, dict[str, str]] = field(default_factory=dict)  # journey -> locale -> sentence
+    similarity_chars: dict[str, int] = field(
+        default_factory=dict
+    )  # locale -> the copy's head that is encoded
 
 
 @dataclass(frozen=True)
