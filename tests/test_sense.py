@@ -85,6 +85,12 @@ def failing(channel: str, locale: str, fields: dict[str, str], **kw) -> set[str]
         # a slot in brackets, also in Chinese; the customer as a writer's target
         ("sms", "zh-CN", {"body": "[产品名称]还在购物车里，快来下单。"}, {"meta_text"}),
         ("sms", "zh-CN", {"body": "目标客户是跑步爱好者，提醒他下单。"}, {"meta_text"}),
+        # the smoke eval's recorded answers: "the product" instead of its name; a body that only names
+        ("push", "en-US", {"title": "Pack It In", "body": "Pack It In: Quickly and efficiently use the product to enhance your daily life."}, {"meta_text"}),
+        ("push", "en-US", {"title": "New in", "body": "The product is a great choice for dry skin."}, {"meta_text"}),
+        ("push", "en-US", {"title": "Just for you", "body": "CloudLite Cushion Runner"}, {"meta_text"}),
+        ("sms", "en-US", {"body": "Lumi {product}"}, {"meta_text"}),
+        ("sms", "zh-CN", {"body": "鹿米 轻云缓震跑鞋！"}, {"meta_text"}),
     ],
 )  # fmt: skip
 def test_junk_fails_the_sense_check_that_names_its_fault(channel, locale, fields, expected):
@@ -106,6 +112,10 @@ def test_junk_fails_the_sense_check_that_names_its_fault(channel, locale, fields
         ("sms", "en-US", {"body": "Our tees sell out fast. Your {product} is still in your cart."}),
         # real shop copy: 客户 addressing the public, an emoji code of Chinese messaging in brackets
         ("sms", "zh-CN", {"body": "感谢新老客户的支持，{product}现价{price}，欢迎回来看看[微笑]"}),
+        # the product's name as a title, a product page, the name with something said about it
+        ("push", "en-US", {"title": "CloudLite Cushion Runner", "body": "Still in your cart. See the product page for sizes."}),
+        ("push", "zh-CN", {"title": "轻云缓震跑鞋", "body": "轻云缓震跑鞋还在购物车里，记得完成下单哦。"}),
+        ("sms", "en-US", {"body": "{product}: now {price}, only this week."}),
     ],
 )  # fmt: skip
 def test_good_copy_passes_every_sense_check(channel, locale, fields):

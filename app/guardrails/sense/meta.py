@@ -12,6 +12,7 @@ from app.guardrails.base import CheckContext, CheckResult, Copy, failed, passed
 from app.guardrails.sense.fluency import _jieba
 from app.guardrails.sense.policy import MetaPolicy
 from app.guardrails.sense.text import HAN, LATIN_WORD, model_texts
+from app.placeholders import PLACEHOLDER, placeholders_in
 
 _EDGES = re.compile(r"^[\W_]+|[\W_]+$")
 _PUNCT = re.compile(r"[\W_]+")
@@ -44,6 +45,17 @@ class MetaTextCheck:
             and any(w in p.form_words for w in words)
         )
 
+    def is_name_alone(self, text: str, ctx: CheckContext) -> bool:
+        """Every word is a word of the product's name, the brand or filler ("CloudLite Cushion
+        Runner", "Lumi 5-inch running shorts", "{product}"): it names, it does not say."""
+        if set(placeholders_in(text)) - {"product"}:  # an offer, a price, a name: it says something
+            return False
+        words = _words(PLACEHOLDER.sub(" ", text))
+        names = [n for n in (*(p.name for p in ctx.trade.products), ctx.values.get("product")) if n]
+        brand = self.policy.brand_words
+        allowed = set(_words(" ".join([*names, *brand]))) | brand | self.policy.filler_words
+        return all(w in allowed for w in words) and (bool(words) or "{product}" in text)
+
     def run(self, copy: Copy, ctx: CheckContext) -> CheckResult:
         patterns = self.policy.patterns.get("any", []) + self.policy.patterns.get(ctx.locale, [])
         problems: list[str] = []
@@ -56,6 +68,9 @@ class MetaTextCheck:
             seen.setdefault(key, field)
             if self.is_label(field, text):
                 problems.append(f"{field} is a label ({text.strip()!r}), not copy")
+                continue
+            if field in self.policy.name_alone_fields and self.is_name_alone(text, ctx):
+                problems.append(f"{field} is the product's name alone ({text.strip()!r}), not a message")
                 continue
             for p in patterns:
                 m = p.regex.search(text)

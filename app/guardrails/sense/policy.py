@@ -38,6 +38,9 @@ class MetaPolicy:
     form_words: frozenset[str]  # a title or body of only these (and filler) words is a label
     filler_words: frozenset[str]
     max_label_words: int
+    # a field of these names holding nothing but the product's name (and brand words) is a fragment
+    name_alone_fields: frozenset[str] = frozenset()
+    brand_words: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ class SensePolicy:
                 form_words=frozenset(w.lower() for ws in meta["form_words"].values() for w in ws),
                 filler_words=frozenset(w.lower() for w in meta["filler_words"]),
                 max_label_words=int(meta["max_label_words"]),
+                name_alone_fields=frozenset(meta.get("name_alone_fields", [])),
+                brand_words=frozenset(w.lower() for w in meta.get("brand_words", [])),
             ),
             topic=TopicPolicy(**raw["topic"]),
             fluency=FluencyPolicy(
