@@ -86,6 +86,15 @@ def test_a_body_that_is_not_json_is_a_bad_response():
         call(ModelTransport(server.url, "k"))
 
 
+def test_an_answer_over_the_size_bound_is_refused_not_buffered():
+    body = b"{" + b" " * 5000 + b"}"
+    head = f"HTTP/1.1 200 OK\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
+    server = RawServer(head + body)
+    with pytest.raises(ModelBadResponse, match="over 4096 bytes"):
+        call(ModelTransport(server.url, "k", max_answer_bytes=4096))
+    assert call(ModelTransport(server.url, "k", max_answer_bytes=8192)) == {}
+
+
 def test_a_connection_closed_mid_answer_is_unreachable_and_retryable():
     server = RawServer(b'HTTP/1.1 200 OK\r\ncontent-length: 500\r\n\r\n{"choices"')
     with pytest.raises(ModelUnreachable) as caught:

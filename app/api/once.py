@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from app.api.errors import error
 from app.store.claims import RequestClaims
+from app.store.database import run_for
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +23,7 @@ POLL_S = (0.05, 0.5)  # a waiter looks again after 50 ms, backing off to 500 ms
 
 
 async def _call(claims: RequestClaims, fn: Callable[..., Any], *args: Any) -> Any:
-    """SQLite answers in microseconds on the loop; PostgreSQL's round trip goes to a thread."""
-    if getattr(claims.db, "local", False):
-        return fn(*args)
-    return await asyncio.to_thread(fn, *args)
+    return await run_for(claims.db, fn, *args)
 
 
 async def answer_once(

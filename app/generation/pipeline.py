@@ -29,6 +29,7 @@ from app.llm.deadline import Deadline
 from app.observability import request_context, telemetry
 from app.schemas import CheckOut, GenerateRequest, GenerateResponse, VariantOut
 from app.store.audit import AuditLog
+from app.store.database import run_for
 from app.store.ids import random_hex
 
 
@@ -96,12 +97,10 @@ class Generator:
         return resp
 
     async def _record(self, *args, **kwargs) -> None:
-        """SQLite writes take microseconds and run on the loop (a thread hop costs more, and under
-        load the loop then waits for the GIL); PostgreSQL's network round trip goes to a thread."""
-        if self.audit is None or self.audit.local:
+        if self.audit is None:  # nothing to write to: no database call
             self._audit(*args, **kwargs)
         else:
-            await asyncio.to_thread(functools.partial(self._audit, *args, **kwargs))
+            await run_for(self.audit.db, self._audit, *args, **kwargs)
 
     def _audit(
         self,

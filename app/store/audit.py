@@ -14,8 +14,7 @@ class AuditLog:
     """One row per generation, the record as JSON, in SQLite or the shared PostgreSQL."""
 
     def __init__(self, db: Database) -> None:
-        self._db = db
-        self.local = bool(getattr(db, "local", False))  # cheap enough to write on the event loop
+        self.db = db
 
     def record(self, generation_id: str, request_id: str, status: str, record: dict[str, Any]) -> None:
         client = request_context.client.get()
@@ -29,7 +28,7 @@ class AuditLog:
             json.dumps(record, ensure_ascii=False, default=str),
             client,
         )
-        self._db.execute(
+        self.db.execute(
             "INSERT INTO generations (generation_id, request_id, created_at, status, record, client)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (generation_id) DO UPDATE SET"
             " status = excluded.status, record = excluded.record, client = excluded.client",
@@ -37,12 +36,12 @@ class AuditLog:
         )
 
     def get(self, generation_id: str) -> dict[str, Any] | None:
-        row = self._db.fetchone("SELECT record FROM generations WHERE generation_id = ?", (generation_id,))
+        row = self.db.fetchone("SELECT record FROM generations WHERE generation_id = ?", (generation_id,))
         return json.loads(row[0]) if row else None
 
     def for_request(self, request_id: str) -> list[dict[str, Any]]:
         """Every generation recorded for one request_id (one, when claims work)."""
-        rows = self._db.fetchall(
+        rows = self.db.fetchall(
             "SELECT record FROM generations WHERE request_id = ? ORDER BY created_at", (request_id,)
         )
         return [json.loads(r[0]) for r in rows]

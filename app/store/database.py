@@ -3,13 +3,24 @@ log and the request claims are written once and run on either; queries use `?` p
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 from app.store.sqlite import open_store
+
+
+async def run_for(db: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call `fn` for a statement on `db`: on the event loop for SQLite (microseconds; a thread hop
+    costs more and, under load, a wait for the GIL), in a thread for PostgreSQL's round trip."""
+    if getattr(db, "local", False):
+        return fn(*args, **kwargs)
+    return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
+
 
 Params = Sequence[Any]
 
