@@ -24,7 +24,7 @@ from tests.servers import ok
 
 CONTENT = load_content(REPO_ROOT)
 CHECKS = default_checks()
-SENSE = {"prompt_echo", "meta_text", "on_topic", "fluency"}
+SENSE = {"prompt_echo", "meta_text", "on_topic", "fluency", "reads_as_copy"}
 NAMES = {"zh-CN": "轻云缓震跑鞋", "en-US": "CloudLite Cushion Runner"}
 FACTS = {"zh-CN": ["鞋面为工程网布，透气轻薄。"], "en-US": ["Engineered mesh upper, light and breathable."]}
 
@@ -249,5 +249,36 @@ def test_independent_shop_copy_is_judged_without_on_topic():
 
     messages = samples()
     assert len(messages) >= 150 and "on_topic" not in JUDGED
-    figures = evaluate(messages[:12], {}, splits=("independent",))
+    first_draw = [m for m in messages if m["id"].startswith("zh_shop_sms#")][:12]
+    figures = evaluate(first_draw, {}, splits=("independent",))
     assert len(figures.good) == 12 and not [o for o in figures.good if blocked(o)]
+
+
+@pytest.mark.parametrize(
+    ("channel", "locale", "fields"),
+    [
+        # fluent nonsense of the full eval, sharing a word with this product (CloudLite) as it shared
+        # one with its own: no rule names its fault
+        ("push", "en-US", {"title": "Trip to the CloudLite: F1", "body": "The CloudLite: F1"}),
+        ("push", "en-US", {"title": "Enjoy Your Choice", "body": "At the moment you have a choice, I have a CloudLite to choose from, from which you can pick."}),
+        ("inapp", "en-US", {"title": "CloudLite Rewarded", "body": "Filled with inspiration", "cta": "Reads like"}),
+    ],
+)  # fmt: skip
+def test_the_classifier_catches_fluent_nonsense_that_passes_the_rules(channel, locale, fields):
+    assert failing(channel, locale, fields) & SENSE == {"reads_as_copy"}
+
+
+def test_classifier_weights_are_tied_to_their_features_and_to_the_labelled_set(tmp_path):
+    import json
+    import shutil
+
+    from app.evals.sense_train import model_path, stale
+    from app.guardrails.sense.classifier import CopyClassifier
+
+    model = json.loads(model_path().read_text())
+    (tmp_path / "other.json").write_text(json.dumps({**model, "features": "another-encoder/v9"}))
+    with pytest.raises(ValueError, match="another-encoder"):
+        CopyClassifier.load(tmp_path / "other.json")
+    shutil.copy(REPO_ROOT / "guardrails" / "sense.yaml", tmp_path / "sense.yaml")
+    (tmp_path / model_path().name).write_text(json.dumps({**model, "threshold": model["threshold"] + 0.5}))
+    assert "differs from what the labelled set gives" in stale(tmp_path / "sense.yaml")

@@ -11,7 +11,7 @@ from pathlib import Path
 from app.content import read_yaml
 from app.evals.sense_set import SET_DIR, Outcome, evaluate
 
-JUDGED = ("prompt_echo", "meta_text", "fluency")
+JUDGED = ("prompt_echo", "meta_text", "fluency", "reads_as_copy")
 # Each message is judged as the body of an SMS for one of our products, against the prompt that
 # request would render; journeys and SKUs take turns so the prompts differ.
 _JOURNEYS = ("welcome", "cart_abandon", "price_drop", "winback", "coupon_expiring", "low_stock")

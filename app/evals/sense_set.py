@@ -23,7 +23,7 @@ from app.generation.prompts import PromptBook, PromptInput
 from app.generation.trade import placeholder_values
 from app.guardrails import CheckContext, CheckResult, default_checks, run_checks
 
-SENSE = ("prompt_echo", "meta_text", "on_topic", "fluency")
+SENSE = ("prompt_echo", "meta_text", "on_topic", "fluency", "reads_as_copy")
 SPLITS = ("calibration", "test", "heldout")
 GATED_SPLITS = ("calibration", "test")  # the static gate's; heldout stays out of every loop
 SET_DIR = REPO_ROOT / "evals" / "sense"
@@ -82,20 +82,13 @@ def _prompt_for(sample: dict, content: Content, book: PromptBook, trade, values)
     return "\n".join(m["content"] for m in messages)
 
 
-def evaluate(
-    samples: list[dict],
-    prompts: dict[str, list[dict]],
-    split: str | None = None,
-    splits: tuple[str, ...] = SPLITS,
-) -> Figures:
-    content = load_content(REPO_ROOT)
+def judged(samples: list[dict], prompts: dict[str, list[dict]], content: Content | None = None):
+    """Each sample as the checks see it: (sample, the copy as assembled, its check context), with
+    the prompt that produced it (a hand-written sample: the prompt its request would render)."""
+    content = content or load_content(REPO_ROOT)
     catalog = load_catalog(REPO_ROOT / "knowledge")
     book = PromptBook(content)
-    checks = default_checks(REPO_ROOT / "guardrails")
-    figures = Figures()
     for s in samples:
-        if (split and s["split"] != split) or s["split"] not in splits:
-            continue
         locale, spec = s["locale"], content.channels[s["channel"]]
         trade = trade_for(s, catalog, locale)
         values = placeholder_values(trade, locale, content.formats, s.get("name"))
@@ -110,7 +103,20 @@ def evaluate(
         reviews = tuple(r.strip() for r in _REVIEW.findall(prompt))
         ctx = CheckContext(spec, locale, trade, values, prompt, grounding, s["journey"], reviews)
         fields = {f: s["fields"].get(f) or "" for f in spec.fields()}
-        outcome = Outcome(s, run_checks(checks, assemble(fields, spec, locale, values), ctx))
+        yield s, assemble(fields, spec, locale, values), ctx
+
+
+def evaluate(
+    samples: list[dict],
+    prompts: dict[str, list[dict]],
+    split: str | None = None,
+    splits: tuple[str, ...] = SPLITS,
+) -> Figures:
+    checks = default_checks(REPO_ROOT / "guardrails")
+    figures = Figures()
+    chosen = [s for s in samples if s["split"] in splits and (not split or s["split"] == split)]
+    for s, copy, ctx in judged(chosen, prompts):
+        outcome = Outcome(s, run_checks(checks, copy, ctx))
         (figures.good if s["label"] == "sendable" else figures.junk).append(outcome)
     return figures
 

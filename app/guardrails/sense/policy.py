@@ -80,6 +80,7 @@ class SensePolicy:
     meta: MetaPolicy
     topic: TopicPolicy
     fluency: FluencyPolicy
+    classifier_model: str  # reads_as_copy's weights, next to the policy file
 
     @classmethod
     def load(cls, path: Path) -> SensePolicy:
@@ -104,4 +105,5 @@ class SensePolicy:
                 {loc: FluencyRule(**r) for loc, r in raw["fluency"]["rules"].items()},
                 {loc: tuple(ws) for loc, ws in raw["fluency"].get("domain", {}).items()},
             ),
+            classifier_model=raw["reads_as_copy"]["model"],
         )

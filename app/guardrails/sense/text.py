@@ -30,3 +30,8 @@ def segments(text: str) -> list[list[str]]:
 def model_texts(copy: Copy) -> list[tuple[str, str]]:
     """The fields as the model wrote them (before filling), by name: what the sense checks judge."""
     return [(f, t) for f, t in copy.template.items() if t and t.strip()]
+
+
+def filled(fields: list[tuple[str, str]], values: dict[str, str]) -> str:
+    """The model's fields as the customer reads them, placeholders filled, one field a line."""
+    return "\n".join(PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), t) for _, t in fields)

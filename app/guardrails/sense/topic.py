@@ -14,8 +14,8 @@ from app.guardrails.base import CheckContext, CheckResult, Copy, failed, passed
 from app.guardrails.sense.fluency import _jieba, _zipf
 from app.guardrails.sense.policy import TopicPolicy
 from app.guardrails.sense.similarity import closeness
-from app.guardrails.sense.text import HAN, LATIN_WORD, bare, model_texts
-from app.placeholders import PLACEHOLDER, placeholders_in
+from app.guardrails.sense.text import HAN, LATIN_WORD, bare, filled, model_texts
+from app.placeholders import placeholders_in
 
 # Placeholders that name the product or the offer ({name} alone says nothing about either).
 TOPICAL_PLACEHOLDERS = frozenset({"product", "price", "list_price", "offer", "offer_code", "expires"})
@@ -48,11 +48,6 @@ def _anchors(grounding: tuple[str, ...], journey: tuple[str, ...], locale: str, 
     for phrase in journey:  # the journey's words anchor whatever their frequency
         found |= words(phrase, locale, stem, None) | ({phrase} if HAN.search(phrase) else set())
     return frozenset(found)
-
-
-def _filled(fields: list[tuple[str, str]], values: dict[str, str]) -> str:
-    """The copy as read, placeholders filled (a product placeholder brings the product's name)."""
-    return "\n".join(PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), t) for _, t in fields)
 
 
 def _shared(mine: set[str], anchors: frozenset[str], text: str) -> str | None:
@@ -95,7 +90,7 @@ class OnTopicCheck:
             floor = p.min_similarity.get(ctx.locale)
             if floor is not None:
                 about_journey = p.journey_about.get(ctx.journey, {}).get(ctx.locale, "")
-                head = _filled(fields, ctx.values)[: p.similarity_chars.get(ctx.locale, 10**6)]
+                head = filled(fields, ctx.values)[: p.similarity_chars.get(ctx.locale, 10**6)]
                 near = closeness(head, ("\n".join(product), offer, about_journey))
                 if near < floor:
                     return failed(
