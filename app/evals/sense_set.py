@@ -1,8 +1,9 @@
 """The sense checks on the labelled set in evals/sense/: real model answers and hand-written copy,
 each labelled sendable or junk by the rules in evals/sense/README.md. Reports, per split, the
 share of junk that every check lets through (returned as model copy) and of sendable copy the
-sense checks block. Splits: calibration (thresholds are chosen on it), test, and heldout (a
-second collection labelled blind, never used to calibrate).
+sense checks block. Splits: calibration (thresholds are chosen on it), test, heldout (a second
+collection, measured once blind, now training data of reads_as_copy) and blind (a third,
+labelled by reading before any check ran on it; never trained or tuned on).
     python -m app.evals.sense_set [--split heldout] [--show]"""
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from app.generation.trade import placeholder_values
 from app.guardrails import CheckContext, CheckResult, default_checks, run_checks
 
 SENSE = ("prompt_echo", "meta_text", "on_topic", "fluency", "reads_as_copy")
-SPLITS = ("calibration", "test", "heldout")
-GATED_SPLITS = ("calibration", "test")  # the static gate's; heldout stays out of every loop
+SPLITS = ("calibration", "test", "heldout", "blind")
+GATED_SPLITS = ("calibration", "test")  # the static gate's; heldout and blind stay out of it
 SET_DIR = REPO_ROOT / "evals" / "sense"
 _AUDIENCE = {"segment": "warm", "interests": [], "price_sensitivity": None, "cs_topic": None}
 _REVIEW = re.compile(r"<review>(.*?)</review>", re.S)

@@ -4,12 +4,15 @@ the hand-written samples (hand.yaml). Each sample goes to the calibration or the
 hash of its text (about half each); hand-written junk goes to the test part only.
 
 A second collection with another seed (collected_heldout/, labelled blind in
-labels_heldout.yaml) is the `heldout` split: never used to calibrate, measured once. An answer
-whose fields already occur in the first collection is left out of it.
+labels_heldout.yaml) is the `heldout` split: measured once blind, then (stop 18) training data of
+the reads_as_copy classifier. A third (collected_blind/, seed 53, labels_blind.yaml) is the `blind`
+split: labelled by reading before any check ran on it, never trained or tuned on. An answer
+whose fields already occur in an earlier collection is left out of a later one.
 
     python evals/sense/build.py            # writes labelled.yaml and prompts.json
     python evals/sense/build.py --unlabelled   # prints the answers that still need a label
     python evals/sense/build.py --unlabelled --heldout   # ... of the held-out collection
+    python evals/sense/build.py --unlabelled --blind     # ... of the blind collection
 """
 
 from __future__ import annotations
@@ -33,7 +36,11 @@ def _split(key: str) -> str:
     return "test" if int(hashlib.sha1(key.encode()).hexdigest(), 16) % 2 else "calibration"
 
 
-COLLECTIONS = {"collected": "labels.yaml", "collected_heldout": "labels_heldout.yaml"}
+COLLECTIONS = {
+    "collected": "labels.yaml",
+    "collected_heldout": "labels_heldout.yaml",
+    "collected_blind": "labels_blind.yaml",
+}
 
 
 def collected(folder: str = "collected") -> list[dict]:
@@ -83,10 +90,17 @@ def heldout() -> list[dict]:
     return [s for s in collected("collected_heldout") if _fields_key(s["fields"]) not in known]
 
 
+def blind() -> list[dict]:
+    """The third collection's answers that neither earlier collection produced."""
+    known = {_fields_key(s["fields"]) for s in collected() + collected("collected_heldout")}
+    return [s for s in collected("collected_blind") if _fields_key(s["fields"]) not in known]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--unlabelled", action="store_true")
     ap.add_argument("--heldout", action="store_true", help="with --unlabelled: the held-out collection")
+    ap.add_argument("--blind", action="store_true", help="with --unlabelled: the blind collection")
     args = ap.parse_args()
     labels = _labels("labels.yaml")
     held_labels = _labels("labels_heldout.yaml")
@@ -94,6 +108,8 @@ def main() -> None:
     if args.unlabelled:
         if args.heldout:
             model, labels = heldout(), held_labels
+        if args.blind:
+            model, labels = blind(), _labels("labels_blind.yaml")
         for s in model:
             if s["id"] not in labels:
                 print(
@@ -118,6 +134,14 @@ def main() -> None:
         label = held_labels[s["id"]]
         s["label"], s["why"] = ("sendable", None) if label == "ok" else ("junk", label)
         s["split"] = "heldout"
+        samples.append(s)
+    blind_labels = _labels("labels_blind.yaml")
+    for s in blind():
+        if s["id"] not in blind_labels:
+            continue
+        label = blind_labels[s["id"]]
+        s["label"], s["why"] = ("sendable", None) if label == "ok" else ("junk", label)
+        s["split"] = "blind"
         samples.append(s)
     for i, s in enumerate(yaml.safe_load((HERE / "hand.yaml").read_text())["samples"]):
         key = json.dumps(s["fields"], ensure_ascii=False, sort_keys=True)
