@@ -18,28 +18,30 @@ _JOURNEYS = ("welcome", "cart_abandon", "price_drop", "winback", "coupon_expirin
 _SKUS = {"zh-CN": ("SKU-1001", "SKU-2001", "SKU-3001", "SKU-4001", "SKU-5001")}
 
 
+def file_samples(path: Path, split: str = "independent") -> list[dict]:
+    """The messages of one file, each as the body of an SMS for one of our products."""
+    doc = read_yaml(path)
+    locale = doc["locale"]
+    skus = _SKUS.get(locale, ("SKU-1001",))
+    return [
+        {
+            "id": f"{path.stem}#{m['n']}",
+            "origin": "independent",
+            "prompt": None,
+            "channel": "sms",
+            "locale": locale,
+            "journey": _JOURNEYS[i % len(_JOURNEYS)],
+            "sku": skus[i % len(skus)],
+            "fields": {"body": m["text"]},
+            "label": "sendable",
+            "split": split,
+        }
+        for i, m in enumerate(doc["messages"])
+    ]
+
+
 def samples(folder: Path = SET_DIR / "independent") -> list[dict]:
-    out = []
-    for path in sorted(folder.glob("*.yaml")):
-        doc = read_yaml(path)
-        locale = doc["locale"]
-        skus = _SKUS.get(locale, ("SKU-1001",))
-        for i, m in enumerate(doc["messages"]):
-            out.append(
-                {
-                    "id": f"{path.stem}#{m['n']}",
-                    "origin": "independent",
-                    "prompt": None,
-                    "channel": "sms",
-                    "locale": locale,
-                    "journey": _JOURNEYS[i % len(_JOURNEYS)],
-                    "sku": skus[i % len(skus)],
-                    "fields": {"body": m["text"]},
-                    "label": "sendable",
-                    "split": "independent",
-                }
-            )
-    return out
+    return [s for path in sorted(folder.glob("*.yaml")) for s in file_samples(path)]
 
 
 def blocked(outcome: Outcome) -> list[str]:

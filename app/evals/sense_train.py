@@ -2,8 +2,9 @@
 the copy's bag of subwords, junk against sendable copy, from the labelled set in evals/sense/.
 
 Trained on: the calibration and heldout splits (real answers of the embedded model and hand-written
-copy), evals/sense/train_sendable.yaml (hand-written sendable copy, training only) and the first
-draw of independent Chinese shop SMS. Never on the test split, the second independent draw, the
+copy), evals/sense/train_sendable.yaml (hand-written sendable copy, training only),
+evals/sense/train_real_en.yaml (real English shop lines, training only) and the first draw of
+independent Chinese shop SMS. Never on the test split, the second independent draw, the
 English shop copy or the blind collection: those measure it. The threshold is set so that at most
 `max_good_blocked` of the sendable training copy is blocked when each fold is scored by a model
 that did not see it (5-fold cross-validation). Deterministic: the same data gives the same file.
@@ -20,6 +21,7 @@ import numpy as np
 
 from app.config import REPO_ROOT
 from app.content import read_yaml
+from app.evals.sense_independent import file_samples
 from app.evals.sense_independent import samples as independent_samples
 from app.evals.sense_set import SET_DIR, judged, load_set
 from app.guardrails.sense.classifier import FEATURES, features
@@ -36,7 +38,7 @@ def training_samples(folder: Path = SET_DIR) -> list[dict]:
     for i, s in enumerate(read_yaml(folder / "train_sendable.yaml")["samples"]):
         chosen.append({**s, "id": f"train#{i}", "origin": "hand", "split": "train"})
     chosen += [s for s in independent_samples() if s["id"].split("#")[0] in TRAIN_INDEPENDENT]
-    return chosen
+    return chosen + file_samples(folder / "train_real_en.yaml", split="train")
 
 
 def matrix(samples: list[dict], prompts: dict) -> tuple[np.ndarray, np.ndarray]:
