@@ -260,12 +260,13 @@ def test_independent_shop_copy_is_judged_without_on_topic():
         # fluent nonsense of the full eval, sharing a word with this product (CloudLite) as it shared
         # one with its own: no rule names its fault
         ("push", "en-US", {"title": "Trip to the CloudLite: F1", "body": "The CloudLite: F1"}),
-        ("push", "en-US", {"title": "Enjoy Your Choice", "body": "At the moment you have a choice, I have a CloudLite to choose from, from which you can pick."}),
-        ("inapp", "en-US", {"title": "CloudLite Rewarded", "body": "Filled with inspiration", "cta": "Reads like"}),
+        # a story about the product instead of a message, the model's diary (held-out answers' kinds)
+        ("email", "en-US", {"title": "The CloudLite Story", "body": "This is a CloudLite that has never been sold out yet, a story of a runner who took a chance on our brand.", "cta": "Read the story"}),
+        ("sms", "en-US", {"body": "Tonight, I've been using the CloudLite. Sitting in front of a screen, I was inspired by the design."}),
     ],
 )  # fmt: skip
 def test_the_classifier_catches_fluent_nonsense_that_passes_the_rules(channel, locale, fields):
-    assert failing(channel, locale, fields) & SENSE == {"reads_as_copy"}
+    assert failing(channel, locale, fields) & SENSE == {"reads_as_copy"}, fields
 
 
 def test_classifier_weights_are_tied_to_their_features_and_to_the_labelled_set(tmp_path):
