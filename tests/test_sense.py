@@ -283,3 +283,21 @@ def test_classifier_weights_are_tied_to_their_features_and_to_the_labelled_set(t
     shutil.copy(REPO_ROOT / "guardrails" / "sense.yaml", tmp_path / "sense.yaml")
     (tmp_path / model_path().name).write_text(json.dumps({**model, "threshold": model["threshold"] + 0.5}))
     assert "differs from what the labelled set gives" in stale(tmp_path / "sense.yaml")
+
+
+def test_the_audit_record_says_what_the_checks_of_a_request_cost(api, llm):
+    """Every check run of the request (first answers, the re-ask, fallback candidates) is summed."""
+    llm.script(default=lambda _: ok({"body": "{name}，您购物车里的{product}还在等您，{offer}。"}))
+    api.post("/v1/generate", json=sms_request(request_id="cost-0", variants=2))  # caches warm
+    first = api.post("/v1/generate", json=sms_request(request_id="cost-1", variants=2)).json()
+    llm.script(
+        default=lambda _: ok({"body": "中意向用户；兴趣，从上空无针行开。"})
+    )  # re-asked, then fallback
+    second = api.post("/v1/generate", json=sms_request(request_id="cost-2", variants=2)).json()
+    costs = []
+    for resp in (first, second):
+        timings = api.get(f"/v1/generations/{resp['generation_id']}").json()["timings_ms"]
+        assert 0 < timings["checks_cpu"] < timings["variants"] + 1, timings
+        costs.append(timings["checks_cpu"])
+    assert [v["source"] for v in second["variants"]] == ["fallback", "fallback"]
+    assert costs[1] > costs[0]  # two answers per variant and the fallback candidates were checked

@@ -20,7 +20,7 @@ from app.generation.journeys import choose_journey
 from app.generation.prompts import PromptBook
 from app.generation.trade import TradeResolver, placeholder_values
 from app.generation.variant import VariantDrafter, VariantResult
-from app.guardrails import Check, CheckContext
+from app.guardrails import Check, CheckContext, timed_checks
 from app.guardrails.link_policy import LinkPolicy
 from app.guardrails.pii_detector import PiiDetector
 from app.kb.interface import KnowledgeBase
@@ -170,15 +170,22 @@ class Generator:
             )
 
         mark = time.perf_counter()
-        drafts = [
-            self.drafter.draft(
-                ctx, tone, renderer(tone), lambda i=i: fallbacks()[i], deadline, _variant_id(generation_id, i)
-            )
-            for i, tone in enumerate(tones)
-        ]
-        # One variant: awaited in this task (no task to create and schedule); more: side by side.
-        results = [await drafts[0]] if len(drafts) == 1 else await asyncio.gather(*drafts)
+        with timed_checks() as checks_ms:
+            drafts = [
+                self.drafter.draft(
+                    ctx,
+                    tone,
+                    renderer(tone),
+                    lambda i=i: fallbacks()[i],
+                    deadline,
+                    _variant_id(generation_id, i),
+                )  # fmt: skip
+                for i, tone in enumerate(tones)
+            ]
+            # One variant: awaited in this task (no task to create and schedule); more: side by side.
+            results = [await drafts[0]] if len(drafts) == 1 else await asyncio.gather(*drafts)
         timings["variants"] = _ms(mark)
+        timings["checks_cpu"] = round(checks_ms[0], 2)  # every check run: attempts, cuts, fallback
         for r in results:
             telemetry.VARIANTS.labels(r.source, req.channel).inc()
         trace["variants"] = [

@@ -16,7 +16,8 @@ REQUEST_SECONDS = Histogram(
 REPLAYS = Counter("copydesk_replays_total", "Answers replayed for a request_id seen before", ["client"])
 STAGE_SECONDS = Histogram(
     "copydesk_stage_seconds",
-    "Time in each stage: trade, retrieval, variants (per request); model, checks (per call)",
+    "Time in each stage: trade, retrieval, variants, checks_cpu (CPU of every check run, per request); "
+    "model, checks (per call)",
     ["stage"],
     buckets=LATENCY_BUCKETS,
 )
@@ -34,7 +35,7 @@ REFUSED = Counter(
 
 
 def observe_stages(
-    timings_ms: dict[str, float], stages: tuple[str, ...] = ("trade", "retrieval", "variants")
+    timings_ms: dict[str, float], stages: tuple[str, ...] = ("trade", "retrieval", "variants", "checks_cpu")
 ):
     for stage in stages:
         if stage in timings_ms:
