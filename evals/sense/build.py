@@ -96,6 +96,18 @@ def blind() -> list[dict]:
     return [s for s in collected("collected_blind") if _fields_key(s["fields"]) not in known]
 
 
+def _labelled(answers: list[dict], labels: dict[str, str], split) -> list[dict]:
+    """The answers that have a label, with label, why and split (`split(id)`) filled in."""
+    out = []
+    for s in answers:
+        if s["id"] in labels:
+            label = labels[s["id"]]
+            s["label"], s["why"] = ("sendable", None) if label == "ok" else ("junk", label)
+            s["split"] = split(s["id"])
+            out.append(s)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--unlabelled", action="store_true")
@@ -120,29 +132,11 @@ def main() -> None:
                     json.dumps(s["fields"], ensure_ascii=False),
                 )
         return
-    samples = []
-    for s in model:
-        if s["id"] not in labels:
-            continue
-        label = labels[s["id"]]
-        s["label"], s["why"] = ("sendable", None) if label == "ok" else ("junk", label)
-        s["split"] = _split(s["id"])
-        samples.append(s)
-    for s in heldout():
-        if s["id"] not in held_labels:
-            continue
-        label = held_labels[s["id"]]
-        s["label"], s["why"] = ("sendable", None) if label == "ok" else ("junk", label)
-        s["split"] = "heldout"
-        samples.append(s)
-    blind_labels = _labels("labels_blind.yaml")
-    for s in blind():
-        if s["id"] not in blind_labels:
-            continue
-        label = blind_labels[s["id"]]
-        s["label"], s["why"] = ("sendable", None) if label == "ok" else ("junk", label)
-        s["split"] = "blind"
-        samples.append(s)
+    samples = [
+        *_labelled(model, labels, _split),
+        *_labelled(heldout(), held_labels, lambda _id: "heldout"),
+        *_labelled(blind(), _labels("labels_blind.yaml"), lambda _id: "blind"),
+    ]
     for i, s in enumerate(yaml.safe_load((HERE / "hand.yaml").read_text())["samples"]):
         key = json.dumps(s["fields"], ensure_ascii=False, sort_keys=True)
         s = {"id": f"h{i:03d}", "origin": "hand", "prompt": None, **s}
