@@ -1,6 +1,7 @@
-"""Sendable copy nobody here wrote (evals/sense/independent/: real shop advertising from a public
-corpus) through the sense checks that can judge it: prompt_echo, meta_text and fluency. on_topic
-cannot: the messages sell other shops' goods, not our product.
+"""Sendable copy nobody here wrote (evals/sense/independent/: real shop advertising and brand
+e-mail lines from public sources) through the checks that can judge it: form and the sense checks
+but on_topic, which cannot: the messages sell other shops' goods, not our product. Lengths,
+claims and words are other checks' business.
     python -m app.evals.sense_independent [--show]"""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 from app.content import read_yaml
 from app.evals.sense_set import SET_DIR, Outcome, evaluate
 
-JUDGED = ("prompt_echo", "meta_text", "fluency", "reads_as_copy")
+JUDGED = ("form", "prompt_echo", "meta_text", "fluency", "reads_as_copy")  # "is it a message" checks
 # Each message is judged as the body of an SMS for one of our products, against the prompt that
 # request would render; journeys and SKUs take turns so the prompts differ.
 _JOURNEYS = ("welcome", "cart_abandon", "price_drop", "winback", "coupon_expiring", "low_stock")
@@ -45,7 +46,7 @@ def samples(folder: Path = SET_DIR / "independent") -> list[dict]:
 
 
 def blocked(outcome: Outcome) -> list[str]:
-    return [name for name in outcome.sense_failed if name in JUDGED]
+    return [name for name in outcome.any_failed if name in JUDGED]
 
 
 def main() -> None:
@@ -57,9 +58,9 @@ def main() -> None:
     hits = [o for o in good if blocked(o)]
     share = len(hits) / len(good) if good else 0.0
     print(f"independent sendable copy: {len(good)} messages")
-    print(f"  blocked by prompt_echo / meta_text / fluency: {len(hits)}/{len(good)} ({share:.1%})")
+    print(f"  blocked by {' / '.join(JUDGED)}: {len(hits)}/{len(good)} ({share:.1%})")
     for name in JUDGED:
-        print(f"  {name:12} blocks {sum(1 for o in good if name in o.sense_failed)}")
+        print(f"  {name:13} blocks {sum(1 for o in good if name in blocked(o))}")
     for source in sorted({o.sample["id"].split("#")[0] for o in good}):
         part = [o for o in good if o.sample["id"].startswith(source + "#")]
         print(f"  {source}: {sum(1 for o in part if blocked(o))}/{len(part)} blocked")

@@ -1,4 +1,4 @@
-"""The copy reads as a message in the request's language: long enough, no markdown or filler."""
+"""The copy reads as a message in the request's language: long enough, finished, no markdown or filler."""
 
 from __future__ import annotations
 
@@ -35,6 +35,9 @@ class FormCheck:
         self.min_words: dict[str, dict[str, int]] = policy.get("min_words", {})
         self.artefacts = [(re.compile(a["pattern"], re.MULTILINE), a["why"]) for a in policy["artefacts"]]
         self.script: dict[str, dict] = policy["script"]
+        unfinished = policy.get("unfinished", {})
+        self.unfinished_fields = frozenset(unfinished.get("fields", []))
+        self.unfinished = {loc: re.compile(p) for loc, p in unfinished.get("patterns", {}).items()}
 
     def run(self, copy: Copy, ctx: CheckContext) -> CheckResult:
         problems: list[str] = []
@@ -49,6 +52,9 @@ class FormCheck:
             for pattern, why in self.artefacts:
                 if pattern.search(text):
                     problems.append(f"{field} contains {why}")
+            ending = self.unfinished.get(ctx.locale)
+            if field in self.unfinished_fields and ending and (m := ending.search(text)):
+                problems.append(f"{field} stops mid-sentence (on {m.group(0).strip()!r})")
             bare = URL.sub("", re.sub(r"\{[a-z_]+\}", "", text))  # links are not prose
             share = script_share(bare, rule["script"])
             if _LETTER.search(bare) and share < rule["min_share"]:

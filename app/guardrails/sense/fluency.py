@@ -94,11 +94,13 @@ def chinese_fluency(text: str, known: frozenset[str], rare_alone: float) -> Flue
     )
 
 
-def english_fluency(text: str, known: frozenset[str]) -> Fluency:
+def english_fluency(text: str, known: frozenset[str], floor: float = 0.0) -> Fluency:
+    """A word of the product's own texts that the dictionary rates under `floor` (CloudLite) is
+    not scored; one it knows well (the, light) still is, so quoting facts cannot sink the mean."""
     zipf = _zipf()
     words = [w.lower() for w in LATIN_WORD.findall(text)]
-    judged = [w for w in words if w not in known]
-    freqs = [zipf(w.replace("’", "'")) for w in judged]
+    scored = [(w, zipf(w.replace("’", "'"))) for w in words]
+    freqs = [f for w, f in scored if w not in known or f >= floor]
     return Fluency(
         len(words),
         sum(freqs) / len(freqs) if freqs else 7.0,
@@ -120,7 +122,7 @@ def fluency(
     text = bare(text)
     if locale == "zh-CN":
         return chinese_fluency(text, _known_bigrams(grounding, domain), rule.rare_alone)
-    return english_fluency(text, _known_words((*grounding, *domain)))
+    return english_fluency(text, _known_words((*grounding, *domain)), rule.min_score)
 
 
 class FluencyCheck:
