@@ -91,6 +91,9 @@ def failing(channel: str, locale: str, fields: dict[str, str], **kw) -> set[str]
         ("push", "en-US", {"title": "Just for you", "body": "CloudLite Cushion Runner"}, {"meta_text"}),
         ("sms", "en-US", {"body": "Lumi {product}"}, {"meta_text"}),
         ("sms", "zh-CN", {"body": "鹿米 轻云缓震跑鞋！"}, {"meta_text"}),
+        # a body that stops on a word no sentence ends on
+        ("push", "en-US", {"title": "Hurry", "body": "Your CloudLite Cushion Runner is still in your cart and"}, {"form"}),
+        ("sms", "zh-CN", {"body": "您购物车里的轻云缓震跑鞋还在等您，鞋面透气和"}, {"form"}),
     ],
 )  # fmt: skip
 def test_junk_fails_the_sense_check_that_names_its_fault(channel, locale, fields, expected):
@@ -116,6 +119,9 @@ def test_junk_fails_the_sense_check_that_names_its_fault(channel, locale, fields
         ("push", "en-US", {"title": "CloudLite Cushion Runner", "body": "Still in your cart. See the product page for sizes."}),
         ("push", "zh-CN", {"title": "轻云缓震跑鞋", "body": "轻云缓震跑鞋还在购物车里，记得完成下单哦。"}),
         ("sms", "en-US", {"body": "{product}: now {price}, only this week."}),
+        # real shop punctuation: an ellipsis inside or at the end; a title ending on "in"; "the" of the facts
+        ("sms", "zh-CN", {"body": "{product}现价{price}，透气轻薄，欢迎光临......"}),
+        ("push", "en-US", {"title": "You're in", "body": "The clock’s ticking: the CloudLite in your cart is light and breathable."}),
     ],
 )  # fmt: skip
 def test_good_copy_passes_every_sense_check(channel, locale, fields):
