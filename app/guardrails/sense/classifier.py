@@ -1,7 +1,8 @@
-"""Reads as copy: a linear classifier over the copy's bag of subwords (the input embeddings of the
-sentence encoder the knowledge base already loads), trained on the labelled set in evals/sense/:
-thousands of real junk answers of the embedded model against sendable shop copy. It sees what no
-rule names, such as fluent nonsense, product essays and form labels, and costs ~0.1 ms a variant.
+"""Reads as copy: a linear classifier over each field's bag of subwords (the input embeddings of
+the sentence encoder the knowledge base already loads; title, body and button side by side, so a
+title that is a label or a button that is a sentence count as such), trained on the labelled set
+in evals/sense/: thousands of real junk answers of the embedded model against sendable shop copy.
+It sees what no rule names (fluent nonsense, product essays, form labels) for ~0.15 ms a variant.
 Weights and threshold: guardrails/copy_classifier.json, written by `python -m app.evals.sense_train`."""
 
 from __future__ import annotations
@@ -15,15 +16,21 @@ import numpy as np
 from app.guardrails.base import CheckContext, CheckResult, Copy, failed, passed
 from app.guardrails.sense.text import filled, model_texts
 
-FEATURES = "use-m3-token-bag/v1"  # what the weights were trained on: change it and retrain
+FEATURES = "use-m3-token-bag-per-field/v2"  # what the weights were trained on: change it and retrain
+FIELDS = ("title", "body", "cta")  # each field's bag has its own weights; a field the channel lacks is 0
+_BAG = 512
 
 
 def features(copy: Copy, ctx: CheckContext) -> np.ndarray:
-    """The copy as the customer reads it (the model's fields, placeholders filled), as a bag of
-    subword embeddings."""
+    """Each field as the customer reads it (the model's text, placeholders filled) as a bag of
+    subword embeddings, the fields side by side."""
     from app.kb.embedding import encoder
 
-    return encoder().token_bag(filled(model_texts(copy), ctx.values))
+    texts, bag = dict(model_texts(copy)), encoder().token_bag
+    empty = np.zeros(_BAG, np.float32)
+    return np.concatenate(
+        [bag(filled([(f, texts[f])], ctx.values)) if texts.get(f) else empty for f in FIELDS]
+    )
 
 
 @dataclass(frozen=True)
