@@ -279,7 +279,7 @@ def test_classifier_weights_are_tied_to_their_features_and_to_the_labelled_set(t
     import json
     import shutil
 
-    from app.evals.sense_train import model_path, stale
+    from app.evals.sense_train import model_path, stale, training_samples
     from app.guardrails.sense.classifier import CopyClassifier
 
     model = json.loads(model_path().read_text())
@@ -289,6 +289,15 @@ def test_classifier_weights_are_tied_to_their_features_and_to_the_labelled_set(t
     shutil.copy(REPO_ROOT / "guardrails" / "sense.yaml", tmp_path / "sense.yaml")
     (tmp_path / model_path().name).write_text(json.dumps({**model, "threshold": model["threshold"] + 0.5}))
     assert "differs from what the labelled set gives" in stale(tmp_path / "sense.yaml")
+    # the splits that measure it can never train it
+    policy = (
+        (tmp_path / "sense.yaml")
+        .read_text()
+        .replace("splits: [calibration, heldout]", "splits: [calibration, blind]")
+    )
+    (tmp_path / "sense.yaml").write_text(policy)
+    with pytest.raises(ValueError, match="measuring split"):
+        training_samples(tmp_path / "sense.yaml")
 
 
 def test_the_audit_record_says_what_the_checks_of_a_request_cost(api, llm):

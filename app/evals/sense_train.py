@@ -1,13 +1,13 @@
 """Train the reads_as_copy classifier (app/guardrails/sense/classifier.py): logistic regression on
 the copy's bag of subwords, junk against sendable copy, from the labelled set in evals/sense/.
 
-Trained on: the calibration and heldout splits (real answers of the embedded model and hand-written
-copy), evals/sense/train_sendable.yaml (hand-written sendable copy, training only),
-evals/sense/train_real_en.yaml (real English shop lines, training only) and the first draw of
-independent Chinese shop SMS. Never on the test split, the second independent draw, the
-English shop copy or the blind collection: those measure it. The threshold is set so that at most
-`max_good_blocked` of the sendable training copy is blocked when each fold is scored by a model
-that did not see it (5-fold cross-validation). Deterministic: the same data gives the same file.
+What trains it is policy (`reads_as_copy.train_on` in guardrails/sense.yaml): the calibration and
+heldout splits (real answers of the embedded model and hand-written copy), hand-written sendable
+copy written for training, real English shop lines and the first draw of real Chinese shop SMS.
+Never the test split, the blind split, the second Chinese draw or the English brand set: those
+measure it. The threshold is set so that at most `max_good_blocked` of the sendable training copy
+is blocked when each fold is scored by a model that did not see it (5-fold cross-validation).
+Deterministic: the same data gives the same file.
     python -m app.evals.sense_train [--check]"""
 
 from __future__ import annotations
@@ -22,23 +22,26 @@ import numpy as np
 from app.config import REPO_ROOT
 from app.content import read_yaml
 from app.evals.sense_independent import file_samples
-from app.evals.sense_independent import samples as independent_samples
 from app.evals.sense_set import SET_DIR, judged, load_set
 from app.guardrails.sense.classifier import FEATURES, features
 
-TRAIN_SPLITS = ("calibration", "heldout")
-TRAIN_INDEPENDENT = ("zh_shop_sms",)  # the first draw; zh_shop_sms_fresh and en_shop_copy measure
 POLICY = REPO_ROOT / "guardrails" / "sense.yaml"
 NUMBERS = ("weights", "bias", "threshold")  # fitted: compared within a tolerance, the rest exactly
+MEASURES = ("test", "blind")  # splits that must never train it
 
 
-def training_samples(folder: Path = SET_DIR) -> list[dict]:
+def training_samples(policy_path: Path = POLICY, folder: Path = SET_DIR) -> list[dict]:
+    train_on = read_yaml(policy_path)["reads_as_copy"]["train_on"]
+    if set(train_on["splits"]) & set(MEASURES):
+        raise ValueError(f"reads_as_copy.train_on names a measuring split: {train_on['splits']}")
     samples, _ = load_set(folder)
-    chosen = [s for s in samples if s["split"] in TRAIN_SPLITS]
-    for i, s in enumerate(read_yaml(folder / "train_sendable.yaml")["samples"]):
-        chosen.append({**s, "id": f"train#{i}", "origin": "hand", "split": "train"})
-    chosen += [s for s in independent_samples() if s["id"].split("#")[0] in TRAIN_INDEPENDENT]
-    return chosen + file_samples(folder / "train_real_en.yaml", split="train")
+    chosen = [s for s in samples if s["split"] in train_on["splits"]]
+    for name in train_on.get("samples", []):
+        for i, s in enumerate(read_yaml(folder / name)["samples"]):
+            chosen.append({**s, "id": f"train#{i}", "origin": "hand", "split": "train"})
+    for name in train_on.get("messages", []):
+        chosen += file_samples(folder / name, split=name.split("/")[0] if "/" in name else "train")
+    return chosen
 
 
 def matrix(samples: list[dict], prompts: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +89,7 @@ def threshold_for(good_scores: np.ndarray, max_blocked: float) -> float:
 
 def train(policy_path: Path = POLICY) -> dict:
     policy = read_yaml(policy_path)["reads_as_copy"]
-    samples = training_samples()
+    samples = training_samples(policy_path)
     _, prompts = load_set()
     x, y = matrix(samples, prompts)
     l2 = float(policy["l2"])
