@@ -18,9 +18,9 @@ def _encode(texts: list[str]) -> np.ndarray:
     return vectors / np.where(norms == 0, 1.0, norms)
 
 
-@lru_cache(maxsize=1024)  # one set per product, offer and journey: few, and asked on every variant
-def _anchor_vectors(anchors: tuple[str, ...]) -> np.ndarray:
-    return _encode(list(anchors))
+@lru_cache(maxsize=4096)  # per text: a product's facts, an offer, a journey; few, asked on every variant
+def _anchor_vector(anchor: str) -> np.ndarray:
+    return _encode([anchor])[0]
 
 
 @lru_cache(maxsize=4096)
@@ -33,7 +33,9 @@ def closeness(text: str, anchors: tuple[str, ...]) -> float:
     anchors = tuple(a for a in anchors if a.strip())
     if not anchors or not text.strip():
         return 0.0
-    return float(np.max(_anchor_vectors(anchors) @ _text_vector(text)))
+    # Each anchor on its own: a product's facts are encoded once, whatever offer and journey they
+    # come with (their combinations outnumber any cache of sets).
+    return float(max(_anchor_vector(a) @ _text_vector(text) for a in anchors))
 
 
 def clear_text_cache() -> None:
