@@ -4,8 +4,10 @@ model, and a raw socket server for answers no framework would send."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
+import time
 
 import pytest
 from pydantic import BaseModel
@@ -30,8 +32,9 @@ class Body(BaseModel):
 class RawServer:
     """Answers every connection with the same bytes, then closes it."""
 
-    def __init__(self, answer: bytes) -> None:
+    def __init__(self, answer: bytes, pause_at: int | None = None) -> None:
         self.answer = answer
+        self.pause_at = pause_at  # send this many bytes, wait, then the rest (a body in pieces)
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         threading.Thread(target=self._serve, daemon=True).start()
@@ -44,7 +47,10 @@ class RawServer:
                 return
             with conn:
                 conn.recv(65536)
-                conn.sendall(self.answer)
+                cut = self.pause_at or len(self.answer)
+                conn.sendall(self.answer[:cut])
+                time.sleep(0.1 if self.pause_at else 0)
+                conn.sendall(self.answer[cut:])
 
     @property
     def url(self) -> str:
@@ -93,6 +99,13 @@ def test_an_answer_over_the_size_bound_is_refused_not_buffered():
     with pytest.raises(ModelBadResponse, match="over 4096 bytes"):
         call(ModelTransport(server.url, "k", max_answer_bytes=4096))
     assert call(ModelTransport(server.url, "k", max_answer_bytes=8192)) == {}
+
+
+def test_an_answer_that_arrives_in_pieces_is_read_to_its_end():
+    body = json.dumps({"choices": [{"message": {"content": "x" * 300_000}}]}).encode()
+    head = f"HTTP/1.1 200 OK\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
+    server = RawServer(head + body, pause_at=len(head) + 1000)
+    assert call(ModelTransport(server.url, "k"))["choices"][0]["message"]["content"] == "x" * 300_000
 
 
 def test_a_connection_closed_mid_answer_is_unreachable_and_retryable():

@@ -51,6 +51,14 @@ def proxy_for(url: str) -> str | None:
     return proxy
 
 
+async def _read_up_to(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """The body until its end or `limit` bytes: one `read(n)` returns only what has arrived."""
+    raw = bytearray()
+    while len(raw) < limit and (chunk := await stream.read(limit - len(raw))):
+        raw += chunk
+    return bytes(raw)
+
+
 class ModelTransport:
     """One keep-alive connection pool per event loop (an aiohttp session belongs to the loop that
     made it; the CLI and the tests run more than one loop in a process)."""
@@ -83,7 +91,7 @@ class ModelTransport:
                 proxy=self.proxy,
                 timeout=aiohttp.ClientTimeout(total=max(0.001, timeout_s)),
             ) as resp:
-                raw = await resp.content.read(self.max_answer_bytes + 1)
+                raw = await _read_up_to(resp.content, self.max_answer_bytes + 1)
                 if len(raw) > self.max_answer_bytes:
                     raise ModelBadResponse(f"the answer is over {self.max_answer_bytes} bytes")
                 if resp.content_length is not None and len(raw) < resp.content_length:
