@@ -4,6 +4,7 @@ real checks, the real prompt templates and the HTTP API over a scripted model.""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -316,3 +317,33 @@ def test_the_audit_record_says_what_the_checks_of_a_request_cost(api, llm):
         costs.append(timings["checks_cpu"])
     assert [v["source"] for v in second["variants"]] == ["fallback", "fallback"]
     assert costs[1] > costs[0]  # two answers per variant and the fallback candidates were checked
+
+
+def test_the_classifier_reads_an_over_long_field_only_up_to_its_bound():
+    """A broken model's megabyte of text costs what its head costs, and is judged on it."""
+    check = next(c for c in CHECKS if c.name == "reads_as_copy")
+    ctx = _ctx("sms", "en-US")
+    head = "Your CloudLite Cushion Runner is still in your cart \x00\x07\u202e. " * 40
+    huge = head + "zz " * 400_000
+    bound = check.max_field_chars
+    assert len(head) > bound
+    short, long = (
+        check.run(assemble({"body": b}, ctx.channel, "en-US", ctx.values), ctx) for b in (head, huge)
+    )
+    assert short.detail == long.detail and short.passed == long.passed
+
+
+def test_a_near_megabyte_answer_is_read_only_up_to_four_budgets(api, llm):
+    """A broken model server's huge field (under the transport's 1 MB cap) costs the checks what
+    its head costs; what goes out is fallback or a cut within the limit; the raw answer is kept."""
+    huge = "{name}，您购物车里的{product}还在等您，\x07鞋面透气轻薄。" + "哈" * 300_000
+    llm.script(default=lambda _: ok({"body": huge}))
+    resp = api.post("/v1/generate", json=sms_request(request_id="huge-1", variants=1))
+    assert resp.status_code == 200, resp.text[:300]
+    variant = resp.json()["variants"][0]
+    assert variant["source"] in ("fallback", "repaired")
+    record = api.get(f"/v1/generations/{resp.json()['generation_id']}").json()
+    first = record["variants"][0]["attempts"][0]
+    assert len(first["raw"]) > 300_000
+    measured = re.search(r"body is (\d+) .*limit of (\d+)", " ".join(first["violations"]))
+    assert measured and int(measured.group(1)) <= 4 * int(measured.group(2)), first["violations"]

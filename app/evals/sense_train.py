@@ -44,10 +44,10 @@ def training_samples(policy_path: Path = POLICY, folder: Path = SET_DIR) -> list
     return chosen
 
 
-def matrix(samples: list[dict], prompts: dict) -> tuple[np.ndarray, np.ndarray]:
+def matrix(samples: list[dict], prompts: dict, max_chars: int) -> tuple[np.ndarray, np.ndarray]:
     rows, labels = [], []
     for s, copy, ctx in judged(samples, prompts):
-        rows.append(features(copy, ctx))
+        rows.append(features(copy, ctx, max_chars))
         labels.append(0.0 if s["label"] == "sendable" else 1.0)
     return np.asarray(rows, dtype=np.float64), np.asarray(labels)
 
@@ -91,7 +91,7 @@ def train(policy_path: Path = POLICY) -> dict:
     policy = read_yaml(policy_path)["reads_as_copy"]
     samples = training_samples(policy_path)
     _, prompts = load_set()
-    x, y = matrix(samples, prompts)
+    x, y = matrix(samples, prompts, int(policy["max_field_chars"]))
     l2 = float(policy["l2"])
     cv = cross_scores(x, y, l2)
     threshold = threshold_for(cv[y == 0], float(policy["max_good_blocked"]))

@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 # Time kept back from the model so that fallback copy still goes out inside the deadline.
 FALLBACK_RESERVE_S = 0.25
+# A field of the model's answer is read up to this many times its budget: what lies beyond can
+# never be sent (a cut keeps a head within the limit), and a broken server's megabyte would cost
+# the checks seconds on the event loop. The raw answer is kept whole in the audit record.
+READ_BUDGETS = 4
 
 
 @cache
@@ -46,6 +50,15 @@ def field_budgets(spec: ChannelSpec, locale: str) -> tuple[tuple[str, int], ...]
     return tuple(
         (f, spec.body_budget(locale) if f == "body" else spec.limit(f, locale)) for f in spec.fields()
     )
+
+
+def bounded(template: dict[str, str], budgets: tuple[tuple[str, int], ...]) -> dict[str, str]:
+    """The answer's fields, each cut to READ_BUDGETS times its budget."""
+    limit = dict(budgets)
+    return {
+        f: t[: limit[f] * READ_BUDGETS] if f in limit and isinstance(t, str) else t
+        for f, t in template.items()
+    }
 
 
 @dataclass
@@ -92,7 +105,8 @@ class VariantDrafter:
     ) -> VariantResult:
         """`render(violations)` gives the messages of an attempt (none named on the first)."""
         spec = ctx.channel
-        output = draft_model(spec.name, field_budgets(spec, ctx.locale))
+        budgets = field_budgets(spec, ctx.locale)
+        output = draft_model(spec.name, budgets)
         violations: list[str] = []
         raws: list[str] = []
         attempts: list[dict] = []
@@ -126,7 +140,7 @@ class VariantDrafter:
                 log.info("variant %s: model failed: %s", tone, exc)
                 break
             raws.append(done.raw)
-            template = done.parsed.model_dump()
+            template = bounded(done.parsed.model_dump(), budgets)
             copy, last_checks = self.check(template, actx, variant_id)  # ~1 ms: on the loop, no thread hop
             violations = [f"{r.name}: {r.detail}" for r in last_checks if not r.passed]
             attempts.append(

@@ -27,7 +27,9 @@ def sense_checks(policy_path: Path) -> list[Check]:
         MetaTextCheck(policy.meta),
         OnTopicCheck(policy.topic),
         FluencyCheck(policy.fluency),
-        ReadsAsCopyCheck(CopyClassifier.load(policy_path.parent / policy.classifier_model)),
+        ReadsAsCopyCheck(
+            CopyClassifier.load(policy_path.parent / policy.classifier_model), policy.classifier_max_chars
+        ),
     ]
 
 

@@ -21,15 +21,15 @@ FIELDS = ("title", "body", "cta")  # each field's bag has its own weights; a fie
 _BAG = 512
 
 
-def features(copy: Copy, ctx: CheckContext) -> np.ndarray:
-    """Each field as the customer reads it (the model's text, placeholders filled) as a bag of
-    subword embeddings, the fields side by side."""
+def features(copy: Copy, ctx: CheckContext, max_chars: int) -> np.ndarray:
+    """Each field as the customer reads it (the model's text, placeholders filled, its first
+    `max_chars` characters) as a bag of subword embeddings, the fields side by side."""
     from app.kb.embedding import encoder
 
     texts, bag = dict(model_texts(copy)), encoder().token_bag
     empty = np.zeros(_BAG, np.float32)
     return np.concatenate(
-        [bag(filled([(f, texts[f])], ctx.values)) if texts.get(f) else empty for f in FIELDS]
+        [bag(filled([(f, texts[f])], ctx.values)[:max_chars]) if texts.get(f) else empty for f in FIELDS]
     )
 
 
@@ -53,15 +53,16 @@ class CopyClassifier:
 class ReadsAsCopyCheck:
     name = "reads_as_copy"
 
-    def __init__(self, model: CopyClassifier) -> None:
+    def __init__(self, model: CopyClassifier, max_field_chars: int) -> None:
         self.model = model
+        self.max_field_chars = max_field_chars
 
     def run(self, copy: Copy, ctx: CheckContext) -> CheckResult:
         if not ctx.prompt:
             return passed(self.name, "template copy, written for the journey")
         if not model_texts(copy):
             return passed(self.name, "no text to judge")
-        score = self.model.score(features(copy, ctx))
+        score = self.model.score(features(copy, ctx, self.max_field_chars))
         if score > self.model.threshold:
             return failed(
                 self.name,

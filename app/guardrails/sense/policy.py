@@ -81,6 +81,7 @@ class SensePolicy:
     topic: TopicPolicy
     fluency: FluencyPolicy
     classifier_model: str  # reads_as_copy's weights, next to the policy file
+    classifier_max_chars: int  # reads_as_copy reads each field up to this many characters
 
     @classmethod
     def load(cls, path: Path) -> SensePolicy:
@@ -106,4 +107,5 @@ class SensePolicy:
                 {loc: tuple(ws) for loc, ws in raw["fluency"].get("domain", {}).items()},
             ),
             classifier_model=raw["reads_as_copy"]["model"],
+            classifier_max_chars=int(raw["reads_as_copy"]["max_field_chars"]),
         )
