@@ -69,6 +69,8 @@ class Settings:
     # Scale-out (issue 14): shared state, named client keys and their limits, workers.
     database_url: str | None = None
     client_keys: tuple[tuple[str, str], ...] = ()  # (name, key)
+    # Roles per named client (COPYDESK_API_ROLES); a key not named there may only generate.
+    client_roles: tuple[tuple[str, frozenset[str]], ...] = ()
     claim_lease_s: float = 10.0
     client_rate_per_s: float = 0.0  # 0: no rate limit
     client_burst: int = 0  # 0: one second's worth of the rate
@@ -87,6 +89,12 @@ class Settings:
         """Bearer key → client name, from the named and the bare keys alike."""
         named = {key: name for name, key in self.client_keys}
         return {**{k: unnamed_key(k) for k in self.api_keys}, **named}
+
+    def roles_of(self, client: str | None) -> frozenset[str]:
+        """What a client may do; without keys (loopback only) every role."""
+        if not self.api_keys:
+            return frozenset(ROLES)
+        return dict(self.client_roles).get(client or "", DEFAULT_ROLES)
 
     @property
     def uses_embedded_model(self) -> bool:
@@ -128,6 +136,7 @@ class Settings:
             local_model_context=_positive(env, "COPYDESK_LOCAL_MODEL_CONTEXT", cls.local_model_context),
             database_url=env.get("COPYDESK_DATABASE_URL") or None,
             client_keys=named,
+            client_roles=parse_api_roles(env.get("COPYDESK_API_ROLES", ""), {n for n, _ in named}),
             claim_lease_s=_float(env, "COPYDESK_CLAIM_LEASE_S", cls.claim_lease_s),
             client_rate_per_s=_float(env, "COPYDESK_CLIENT_RATE", cls.client_rate_per_s),
             client_burst=_int(env, "COPYDESK_CLIENT_BURST", cls.client_burst),
@@ -151,6 +160,33 @@ def parse_api_keys(raw: str) -> tuple[tuple[str, str], ...]:
         if not name.strip() or not key.strip():
             raise ValueError(f"COPYDESK_API_KEYS: {item.split(':')[0]!r}: expected name:key")
         out.append((name.strip(), key.strip()))
+    return tuple(out)
+
+
+ROLES = ("generate", "review", "audit")
+DEFAULT_ROLES = frozenset({"generate"})
+
+
+def parse_api_roles(raw: str, names: set[str]) -> tuple[tuple[str, frozenset[str]], ...]:
+    """`reviewer:review,auditor:audit,engine-a:generate+review`: what each named key may do.
+    `generate` calls /v1/generate and posts events, `review` decides on library entries, `audit`
+    reads every client's records and erases them. A name that is not a key is a typo: refused."""
+    out = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        name, sep, roles = item.partition(":")
+        wanted = frozenset(r.strip() for r in roles.split("+") if r.strip())
+        if not sep or not wanted:
+            raise ValueError(f"COPYDESK_API_ROLES: {item!r}: expected name:role+role")
+        if name.strip() not in names:
+            raise ValueError(f"COPYDESK_API_ROLES: {name.strip()!r} is not a client of COPYDESK_API_KEYS")
+        unknown = wanted - set(ROLES)
+        if unknown:
+            raise ValueError(
+                f"COPYDESK_API_ROLES: unknown role {sorted(unknown)[0]!r}; roles: {', '.join(ROLES)}"
+            )
+        out.append((name.strip(), wanted))
     return tuple(out)
 
 
