@@ -22,6 +22,8 @@ _DESCRIPTIONS = {
     422: "a field breaks the schema: `invalid_field`, `missing_field`, `unknown_field`, `unknown_journey`",
     429: "too many requests from this client",
     500: "a fault of copydesk; it was logged",
+    503: "`database_unavailable`: the database is away (restarting); retry after `Retry-After` seconds. "
+    "No copy is sent without its audit record",
 }
 
 

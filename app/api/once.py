@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from app.api.errors import error
 from app.store.claims import RequestClaims
-from app.store.database import run_for
+from app.store.database import DatabaseUnavailable, run_for
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,9 @@ async def answer_once(
     heartbeat = asyncio.create_task(_keep_alive(claims, request_id, owner))
     try:
         resp = await generate()
+    except DatabaseUnavailable:  # releasing would wait for the database on the loop: the lease runs out
+        heartbeat.cancel()
+        raise
     except BaseException:
         heartbeat.cancel()
         with contextlib.suppress(Exception):
@@ -70,8 +73,11 @@ async def answer_once(
         raise
     heartbeat.cancel()
     body = resp.model_dump_json()  # once, for the replay store and the reply alike
-    if not await _call(claims, claims.complete, request_id, owner, body):
-        log.warning("request %s was taken over while generating; this answer is not stored", request_id)
+    try:
+        if not await _call(claims, claims.complete, request_id, owner, body):
+            log.warning("request %s was taken over while generating; this answer is not stored", request_id)
+    except DatabaseUnavailable:  # the copy has its audit record: it may go; a retry generates again
+        log.warning("request %s: the database went away before its answer was stored for replays", request_id)
     return _json(body)
 
 

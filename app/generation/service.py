@@ -80,7 +80,7 @@ def start_embedded_model(settings: Settings) -> EmbeddedModelServer:
 def build_service(settings: Settings) -> Service:
     """Start what the settings ask for; with nothing set, the embedded model and demo catalog."""
     content = load_content(settings.content_dir)
-    database = open_database(settings.database_url, settings.data_dir)
+    database = open_database(settings.database_url, settings.data_dir, timeout_s=settings.database_timeout_s)
     catalog = load_catalog(content.knowledge_dir)
     knowledge = open_knowledge(
         settings.content_dir, settings.index_path, settings.chroma_url, refresh_s=settings.kb_refresh_s

@@ -1,0 +1,240 @@
+"""Failure semantics with real processes, each started and killed here: the supervisor's kill -9
+takes its workers, SIGTERM drains under load, a killed worker is replaced and its request taken
+over, PostgreSQL restarting under load is a clean 503, the model's overload a prompt fallback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.conftest import sms_request
+from tests.procs import alive, children, listeners, serve, stop, wait_until
+from tests.servers import Reply, free_port
+
+GOOD_SMS = "{name}，您购物车里的{product}还在等您，{offer}。"
+
+
+def slow_ok(seconds: float):
+    return lambda _: Reply(content=json.dumps({"body": GOOD_SMS}, ensure_ascii=False), stall_s=seconds)
+
+
+def serve_env(settings, **extra: str) -> dict[str, str]:
+    return {
+        "COPYDESK_LLM_BASE_URL": settings.llm_base_url,
+        "COPYDESK_LLM_MODEL": "scripted",
+        "COPYDESK_LLM_API_KEY": "test",
+        "COPYDESK_COMMERCE_URL": settings.commerce_url,
+        "COPYDESK_INDEX_DIR": str(settings.index_dir),
+        "COPYDESK_DATA_DIR": str(settings.data_dir),
+        "COPYDESK_DEADLINE_S": "20",
+        "COPYDESK_LLM_TIMEOUT_S": "20",
+        "COPYDESK_LOG_FORMAT": "json",
+        **extra,
+    }
+
+
+def post(url: str, body: dict, timeout: float = 60) -> httpx.Response:
+    with httpx.Client(timeout=timeout) as c:  # a connection of its own, as separate clients have
+        return c.post(url + "/v1/generate", json=body)
+
+
+def test_kill_9_of_the_supervisor_takes_its_workers_off_the_port(settings, llm, tmp_path):
+    llm.script(default=slow_ok(0.5))
+    port = free_port()
+    proc = serve(port, serve_env(settings), tmp_path / "serve.log", workers=2)
+    url = f"http://127.0.0.1:{port}"
+    workers = children(proc.pid)
+    try:
+        assert len(workers) >= 2, workers
+        assert set(listeners(port)) >= {proc.pid}
+        with ThreadPoolExecutor(6) as pool:  # under load
+            bodies = [sms_request(request_id=f"k{i}", variants=1) for i in range(6)]
+            pending = [pool.submit(post, url, b, 10) for b in bodies]
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGKILL)
+            killed = time.monotonic()
+            proc.wait(timeout=10)
+            assert wait_until(lambda: not listeners(port), 3.0), f"still listening: {listeners(port)}"
+            assert time.monotonic() - killed < 3.0
+            for f in pending:
+                f.exception()  # answered or cut; either way done
+        assert wait_until(lambda: not any(alive(w) for w in workers), 3.0), [w for w in workers if alive(w)]
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url + "/healthz", timeout=1)
+    finally:
+        stop(proc)
+        for w in workers:
+            if alive(w):
+                os.kill(w, signal.SIGKILL)
+
+
+def test_sigterm_under_load_answers_every_request_in_flight(settings, llm, tmp_path):
+    llm.script(default=slow_ok(1.5))
+    port = free_port()
+    env = serve_env(settings, COPYDESK_SHUTDOWN_DRAIN_S="1", COPYDESK_SHUTDOWN_GRACE_S="20")
+    proc = serve(port, env, tmp_path / "serve.log", workers=2)
+    url = f"http://127.0.0.1:{port}"
+    workers = children(proc.pid)
+    try:
+        assert httpx.get(url + "/readyz", timeout=10).status_code == 200
+        with ThreadPoolExecutor(12) as pool:
+            pending = [pool.submit(post, url, sms_request(request_id=f"t{i}", variants=1)) for i in range(12)]
+            assert wait_until(lambda: len(llm.calls) >= 12, 20), len(llm.calls)  # all in flight
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+            ready = httpx.get(url + "/readyz", timeout=5)  # draining: still accepting, not ready
+            assert ready.status_code == 503 and ready.json()["draining"] is True, ready.text
+            assert ready.headers["connection"] == "close"
+            answers = [f.result() for f in pending]
+        assert [a.status_code for a in answers] == [200] * 12, [a.text for a in answers]
+        assert all(a.json()["variants"][0]["source"] == "llm" for a in answers)
+        proc.wait(timeout=30)
+        assert not listeners(port)
+        assert wait_until(lambda: not any(alive(w) for w in workers), 5.0)
+    finally:
+        stop(proc)
+
+
+def test_a_killed_worker_is_replaced_and_the_retry_takes_its_request_over(settings, llm, tmp_path):
+    llm.script(Reply(stall_s=60, content="{}"), default=slow_ok(0.0))
+    port = free_port()
+    env = serve_env(settings, COPYDESK_CLAIM_LEASE_S="1")
+    proc = serve(port, env, tmp_path / "serve.log", workers=2)
+    url = f"http://127.0.0.1:{port}"
+    body = sms_request(request_id="worker-dies", variants=1)
+    try:
+        before = set(children(proc.pid))
+        lost: list[BaseException] = []
+        sender = threading.Thread(target=lambda: _post_or_record(url, body, lost))
+        sender.start()
+        assert wait_until(lambda: bool(llm.calls), 30), "no worker asked the model"
+        db = sqlite3.connect(settings.data_dir / "copydesk.db")
+        (owner,) = db.execute("SELECT owner FROM idempotency WHERE request_id = 'worker-dies'").fetchone()
+        db.close()
+        holder = int(owner.split(":")[1])
+        assert holder in before
+        os.kill(holder, signal.SIGKILL)
+        sender.join(timeout=20)
+        assert lost, "the killed worker should not have answered"
+        started = time.monotonic()
+        retry = post(url, body)
+        assert retry.status_code == 200, retry.text
+        assert retry.json()["variants"][0]["source"] == "llm"
+        assert time.monotonic() - started < 1.0 + 8.0  # the lease, then one generation on a busy machine
+        replaced = lambda: set(children(proc.pid)) - before and len(children(proc.pid)) >= 2  # noqa: E731
+        assert wait_until(replaced, 60), "the dead worker was not replaced"
+    finally:
+        stop(proc)
+
+
+def _post_or_record(url: str, body: dict, lost: list[BaseException]) -> None:
+    try:
+        post(url, body, timeout=90)
+    except httpx.HTTPError as exc:
+        lost.append(exc)
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL of this test's own, to stop and start (the session's is shared)."""
+    from tests.pg import PostgresCluster, missing_reason
+
+    if reason := missing_reason():
+        pytest.skip(reason)
+    cluster = PostgresCluster().start()
+    yield cluster
+    cluster.stop()
+
+
+class Load:
+    """Clients sending new requests back to back until stopped; every answer kept with its time."""
+
+    def __init__(self, send, clients: int) -> None:
+        self.send = send
+        self.answers: list[tuple[float, str, int, dict, dict]] = []  # (t, request_id, status, headers, body)
+        self.errors: list[tuple[float, str, str]] = []
+        self._stop = threading.Event()
+        self._count = 0
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(clients)]
+
+    def __enter__(self) -> Load:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=120)
+
+    def _next_id(self) -> str:
+        with self._lock:
+            self._count += 1
+            return f"load-{self._count}"
+
+    def _run(self, n: int) -> None:
+        while not self._stop.is_set():
+            request_id = self._next_id()
+            try:
+                resp = self.send(request_id, n)
+            except httpx.HTTPError as exc:
+                self.errors.append((time.monotonic(), request_id, repr(exc)))
+                continue
+            body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
+            self.answers.append((time.monotonic(), request_id, resp.status_code, dict(resp.headers), body))
+
+    def statuses(self, since: float = 0.0, until: float = float("inf")) -> list[int]:
+        return [s for t, _, s, _, _ in self.answers if since <= t < until]
+
+
+def test_postgres_restarted_under_load_is_a_503_with_retry_after_and_the_pool_reconnects(
+    start_api, settings, llm, own_postgres
+):
+    from dataclasses import replace
+
+    from app.store.database import open_database
+
+    llm.script(default=slow_ok(0.1))
+    url = own_postgres.database()
+    api = start_api(replace(settings, database_url=url, database_timeout_s=1.0))
+
+    def send(request_id: str, _: int) -> httpx.Response:
+        return api.post("/v1/generate", json=sms_request(request_id=request_id, variants=1), timeout=30)
+
+    with Load(send, clients=4) as load:
+        assert wait_until(lambda: load.statuses().count(200) >= 8, 30), load.statuses()
+        down = time.monotonic()
+        own_postgres.halt("fast")
+        time.sleep(3)
+        assert api.get("/readyz").json()["checks"]["database"]["ready"] is False
+        up = time.monotonic()
+        own_postgres.resume()
+        assert wait_until(lambda: 200 in load.statuses(since=time.monotonic() - 0.5), 20), load.statuses(up)
+        recovered = min(t for t, _, s, _, _ in load.answers if s == 200 and t > up)
+        time.sleep(1)
+    statuses = load.statuses()
+    assert set(statuses) <= {200, 503}, sorted(set(statuses))
+    assert not load.errors, load.errors[:3]
+    during = load.statuses(down + 0.5, up)
+    assert during and set(during) == {503}, during
+    for _, _, status, headers, body in load.answers:
+        if status == 503:
+            assert body["error"]["code"] == "database_unavailable" and int(headers["retry-after"]) >= 1
+    assert recovered - up < 10, recovered - up  # the pool reconnected by itself
+    db = open_database(url, settings.data_dir)
+    try:
+        recorded = {r[0] for r in db.fetchall("SELECT generation_id FROM generations WHERE status = 'ok'")}
+    finally:
+        db.close()
+    sent = [body["generation_id"] for _, _, status, _, body in load.answers if status == 200]
+    assert len(sent) >= 10 and set(sent) <= recorded  # no copy left without its audit record
+    assert api.get("/readyz").json()["checks"]["database"]["ready"] is True
