@@ -21,6 +21,7 @@ from app.guardrails.pii_detector import PiiDetector
 from app.guardrails.sense import warm_up
 from app.kb import open_knowledge
 from app.kb.interface import KnowledgeBase
+from app.llm.admission import Admission, AdmittedLLM
 from app.llm.client import LLMClient
 from app.llm.embedded import EmbeddedModelServer, LocalModel
 from app.llm.transport import ModelTransport
@@ -77,6 +78,16 @@ def start_embedded_model(settings: Settings) -> EmbeddedModelServer:
     return embedded
 
 
+def model_call_limit(settings: Settings) -> int:
+    """Calls in flight per worker: COPYDESK_LLM_CONCURRENCY, else the embedded server's slots
+    shared by the workers, else none (a remote provider's own limit answers 429)."""
+    if settings.llm_concurrency > 0:
+        return settings.llm_concurrency
+    if settings.uses_embedded_model:
+        return max(1, settings.local_model_slots // max(1, settings.workers))
+    return 0
+
+
 def build_service(settings: Settings) -> Service:
     """Start what the settings ask for; with nothing set, the embedded model and demo catalog."""
     content = load_content(settings.content_dir)
@@ -99,13 +110,14 @@ def build_service(settings: Settings) -> Service:
     if settings.uses_embedded_model:
         embedded = start_embedded_model(settings)
         base_url, model = embedded.base_url, model or embedded.model.alias
-    llm = LLMClient(
+    client = LLMClient(
         ModelTransport(base_url, settings.llm_api_key or "not-needed"),
         model or "default",
         json_mode=settings.json_mode,
         attempts=settings.llm_attempts,
         call_timeout_s=settings.llm_call_timeout_s,
     )
+    llm = AdmittedLLM(client, Admission(model_call_limit(settings)))
     pii = PiiDetector(settings.content_dir / "guardrails" / "pii.yaml")
     # The sense checks' dictionaries (jieba, wordfreq) load beside the start, not on a request.
     threading.Thread(target=warm_up, name="sense-warm-up", daemon=True).start()
