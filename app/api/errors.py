@@ -22,8 +22,11 @@ _DESCRIPTIONS = {
     422: "a field breaks the schema: `invalid_field`, `missing_field`, `unknown_field`, `unknown_journey`",
     429: "too many requests from this client",
     500: "a fault of copydesk; it was logged",
-    503: "`database_unavailable`: the database is away (restarting); retry after `Retry-After` seconds. "
-    "No copy is sent without its audit record",
+    502: "`commerce_malformed`: the request asked `on_commerce_unavailable: fail` and the commerce API's "
+    "answer for the named field broke its contract",
+    503: "`database_unavailable`: the database is away (restarting), no copy is sent without its audit "
+    "record; `commerce_unavailable`: the request asked `on_commerce_unavailable: fail` and the commerce "
+    "API could not be reached. Retry after `Retry-After` seconds",
 }
 
 
