@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -238,3 +239,122 @@ def test_postgres_restarted_under_load_is_a_503_with_retry_after_and_the_pool_re
     sent = [body["generation_id"] for _, _, status, _, body in load.answers if status == 200]
     assert len(sent) >= 10 and set(sent) <= recorded  # no copy left without its audit record
     assert api.get("/readyz").json()["checks"]["database"]["ready"] is True
+
+
+def _shed_count(api, reason: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for family in text_string_to_metric_families(api.get("/metrics").text):
+        for s in family.samples:
+            if s.name == "copydesk_model_shed_total" and s.labels.get("reason") == reason:
+                total += s.value
+    return total
+
+
+def test_overload_falls_back_at_once_when_the_queue_would_outlast_the_deadline(start_api, settings, llm):
+    from dataclasses import replace
+
+    llm.script(default=slow_ok(1.5))
+    api = start_api(replace(settings, llm_concurrency=2, deadline_s=6.0, llm_call_timeout_s=6.0))
+    for i in range(2):  # the service learns how long a call takes
+        assert (
+            api.post("/v1/generate", json=sms_request(request_id=f"warm{i}", variants=1)).status_code == 200
+        )
+    shed_before = _shed_count(api, "overload")
+    llm.script(default=slow_ok(1.5))
+
+    def timed(i: int) -> tuple[float, httpx.Response]:
+        started = time.monotonic()
+        resp = post(api.base_url.__str__().rstrip("/"), sms_request(request_id=f"burst{i}", variants=1))
+        return time.monotonic() - started, resp
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(timed, range(8)))
+    assert [r.status_code for _, r in answers] == [200] * 8
+    variants = [(s, r.json()["variants"][0]) for s, r in answers]
+    shed = [(s, v) for s, v in variants if "overload" in v["source_reason"]]
+    served = [(s, v) for s, v in variants if v["source"] == "llm"]
+    assert shed, [v["source_reason"] for _, v in variants]
+    assert len(shed) + len(served) == 8, [v["source_reason"] for _, v in variants]
+    assert all(v["source"] == "fallback" and s < 2.0 for s, v in shed), [
+        (s, v["source_reason"]) for s, v in shed
+    ]
+    assert len(llm.calls) == len(served)  # no call was made for the shed ones
+    assert all(s < 6.0 + 1.0 for s, _ in served)
+    assert _shed_count(api, "overload") - shed_before == len(shed)
+
+
+def test_a_429_beyond_the_deadline_falls_back_at_once_and_spares_the_next_calls(start_api, settings, llm):
+    llm.script(Reply(status=429, content="slow down", retry_after="60"), default=slow_ok(0.0))
+    api = start_api(settings)
+    before = _shed_count(api, "rate_limited")
+    started = time.monotonic()
+    first = api.post("/v1/generate", json=sms_request(request_id="limited-1", variants=1))
+    took = time.monotonic() - started
+    assert first.status_code == 200, first.text
+    variant = first.json()["variants"][0]
+    assert variant["source"] == "fallback" and "rate_limited" in variant["source_reason"], variant
+    assert "Retry-After" in variant["source_reason"]
+    assert took < 2.0 and len(llm.calls) == 1
+    second = api.post("/v1/generate", json=sms_request(request_id="limited-2", variants=1))
+    assert second.json()["variants"][0]["source"] == "fallback"
+    assert len(llm.calls) == 1  # the provider's wait is still running: not asked again
+    assert _shed_count(api, "rate_limited") - before == 2
+
+
+@pytest.fixture
+def own_chroma(tmp_path):
+    """A `chroma run` of this test's own, to stop (the session's is shared)."""
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    if not Path(exe).exists():
+        pytest.skip("the chroma CLI (from the chromadb package) is not installed")
+    port = free_port()
+    cmd = [exe, "run", "--path", str(tmp_path / "chroma"), "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=(tmp_path / "chroma.log").open("wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(url + "/api/v2/heartbeat", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    assert wait_until(up, 60), (tmp_path / "chroma.log").read_text()[-2000:]
+    proc.url = url  # type: ignore[attr-defined]
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_chroma_stopped_copy_from_the_facts_without_reviews_said_so(start_api, settings, llm, own_chroma):
+    from dataclasses import replace
+
+    llm.script(default=slow_ok(0.0))
+    api = start_api(replace(settings, chroma_url=own_chroma.url))
+    body = sms_request(request_id="with-reviews", variants=1)
+    before = api.post("/v1/generate", json=body)
+    assert before.status_code == 200, before.text
+    assert before.json()["knowledge"]["reviews"] == "used"
+    assert any(i.startswith("R-") for i in before.json()["snippet_ids"])
+
+    own_chroma.terminate()
+    own_chroma.wait(timeout=20)
+    assert wait_until(lambda: api.get("/readyz").status_code == 503, 10)
+    ready = api.get("/readyz").json()
+    assert ready["missing"] == ["knowledge"], ready
+    assert "does not answer" in ready["checks"]["knowledge"]["detail"]
+
+    after = api.post("/v1/generate", json=sms_request(request_id="without-reviews", variants=1))
+    assert after.status_code == 200, after.text
+    answer = after.json()
+    assert answer["knowledge"]["reviews"] == "unavailable"
+    assert answer["snippet_ids"] and not any(i.startswith("R-") for i in answer["snippet_ids"])  # facts only
+    assert answer["variants"][0]["source"] == "llm"
+    record = api.get(f"/v1/generations/{answer['generation_id']}").json()
+    assert record["knowledge"]["reviews"] == "unavailable"

@@ -195,7 +195,7 @@ def _knowledge_ready(svc: Service) -> dict[str, Any]:
     try:
         size = svc.knowledge.size()
     except Exception as exc:  # noqa: BLE001 - the Chroma server is down or unreachable
-        detail = f"knowledge index unreachable: {type(exc).__name__}"
+        detail = f"the knowledge index does not answer: {type(exc).__name__}"
         return {"ready": False, "documents": None, "detail": detail}
     return {"ready": size > 0, "documents": size}
 

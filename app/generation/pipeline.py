@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from dataclasses import replace
 from datetime import date
@@ -28,10 +29,12 @@ from app.llm.client import LLMClient
 from app.llm.deadline import Deadline
 from app.observability import request_context, telemetry
 from app.personal import Personal
-from app.schemas import CheckOut, GenerateRequest, GenerateResponse, VariantOut
+from app.schemas import CheckOut, GenerateRequest, GenerateResponse, KnowledgeUsed, VariantOut
 from app.store.audit import AuditLog
 from app.store.database import run_for
 from app.store.ids import random_hex
+
+log = logging.getLogger(__name__)
 
 
 class Generator:
@@ -169,10 +172,8 @@ class Generator:
         mark = time.perf_counter()
         args = (req.skus, req.locale, req.channel, audience.get("cs_topic"), req.journey,
                 audience["interests"], date.today())  # fmt: skip
-        if self.knowledge.searches_in_memory(req.skus, req.locale):  # ~0.3 ms, 2.5 ms on a new query
-            evidence = self.knowledge.reviews(*args)
-        else:  # the Chroma index, maybe over the network
-            evidence = await asyncio.to_thread(self.knowledge.reviews, *args)
+        evidence, knowledge = await self._reviews(req, args)
+        trace["knowledge"] = knowledge.model_dump(mode="json")
         timings["retrieval"] = _ms(mark)
         trace["snippet_ids"] = ids = snippet_ids(trade, evidence)
         ctx = replace(ctx, grounding=grounding(trade, req.locale), reviews=tuple(e.text for e in evidence))
@@ -213,8 +214,24 @@ class Generator:
             prompt_version=self.prompts.version(req.channel, req.locale),
             snippet_ids=ids,
             checked_against=checked,
+            knowledge=knowledge,
             variants=[_variant_out(generation_id, i, req, r, journey.note) for i, r in enumerate(results)],
         )
+
+    async def _reviews(self, req: GenerateRequest, args: tuple) -> tuple[list, KnowledgeUsed]:
+        """Review snippets for the prompt, or none, and why: with the knowledge server away the copy
+        is written from the product facts the service holds."""
+        if not self.knowledge.reviews_available():
+            return [], KnowledgeUsed(reviews="unavailable", detail="the knowledge server does not answer")
+        try:
+            if self.knowledge.searches_in_memory(req.skus, req.locale):  # ~0.3 ms, 2.5 on a new query
+                evidence = self.knowledge.reviews(*args)
+            else:  # the Chroma index, maybe over the network
+                evidence = await asyncio.to_thread(self.knowledge.reviews, *args)
+        except Exception as exc:  # noqa: BLE001 - the server went away mid-query
+            log.warning("review snippets unavailable: %s", exc)
+            return [], KnowledgeUsed(reviews="unavailable", detail=f"retrieval failed: {type(exc).__name__}")
+        return evidence, KnowledgeUsed(reviews="used" if evidence else "none")
 
 
 INLINE_SCRUB_CHARS = 300  # at most ~0.8 ms of PII analysis (0.08 ms without look-alikes); the largest ~3 ms

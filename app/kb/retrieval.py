@@ -28,6 +28,10 @@ from app.kb.sanitize import Sanitizer
 MODES = ("dense", "lexical", "hybrid")
 
 
+class KnowledgeUnavailable(Exception):
+    """The Chroma server does not answer."""
+
+
 @functools.lru_cache(maxsize=4096)
 def query_vector(query: str) -> np.ndarray:
     """A query's embedding, once: requests repeat the same topic queries (~2.5 ms each to encode)."""
@@ -45,8 +49,11 @@ class Hit:
 class ChromaKnowledge:
     """The knowledge base as the pipeline, the CLI and the evals see it."""
 
-    def __init__(self, collection: Collection, config: dict[str, Any], sanitizer: Sanitizer) -> None:
+    def __init__(
+        self, collection: Collection, config: dict[str, Any], sanitizer: Sanitizer, health: Any = None
+    ) -> None:
         self.collection = collection
+        self.health = health  # a ServerHealth with a Chroma server, else None
         self.config = config
         self.sanitizer = sanitizer
         self.store = ChromaVectorStore(chroma_collection=collection)
@@ -97,7 +104,17 @@ class ChromaKnowledge:
         return mask
 
     def size(self) -> int:
+        if not self.reviews_available():  # no network call to a server known to be away
+            raise KnowledgeUnavailable(self.health.detail)
         return self.collection.count()
+
+    def reviews_available(self) -> bool:
+        """False while the Chroma server does not answer (embedded Chroma always answers)."""
+        return self.health is None or self.health.ok
+
+    def close(self) -> None:
+        if self.health is not None:
+            self.health.close()
 
     def searches_in_memory(self, skus: list[str], locale: str, kinds: tuple[str, ...] = ("review",)) -> bool:
         """Whether a search over these SKUs takes the exact in-memory path of `_dense` (a request's

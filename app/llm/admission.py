@@ -6,6 +6,7 @@ deadline — because of the queue, or because the provider asked (429) to wait b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import statistics
@@ -137,10 +138,8 @@ class Admission:
                     return
                 self._refuse_if_late(self._queue.index(call), budget)
                 changed = self._changed
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), RECHECK_S)
-                except TimeoutError:
-                    pass
         except BaseException:
             if call in self._queue:
                 self._queue.remove(call)
@@ -194,4 +193,6 @@ class AdmittedLLM:
         return getattr(self.llm, name)
 
     async def complete(self, messages, output, deadline: Deadline, **kwargs):
-        return await self.admission.run(lambda: self.llm.complete(messages, output, deadline, **kwargs), deadline)
+        return await self.admission.run(
+            lambda: self.llm.complete(messages, output, deadline, **kwargs), deadline
+        )
