@@ -44,14 +44,14 @@ def current_version(db: Database) -> int:
 
 
 def upgrade(db: Database) -> list[Migration]:
-    """Apply what is missing, in order; returns the migrations applied (none when up to date)."""
+    """Apply what is missing, in order; returns the migrations applied (none when already up to date)."""
     applied: list[Migration] = []
     db.execute(VERSION_TABLE)
     with db.transaction() as tx:
         if db.dialect == "postgres":
             tx.execute("SELECT pg_advisory_xact_lock(?)", (ADVISORY_LOCK,))
-        # Every version not applied yet, not only those above the highest: numbers are reserved
-        # per piece of work, so 0004 may land (and be applied) before 0003 does.
+        # Every migration not yet recorded, not only those above the highest: numbers are reserved
+        # per piece of work, so 0005 may land before 0003 and 0003 must still run after it.
         have = {int(r[0]) for r in tx.fetchall("SELECT version FROM schema_version")}
         for m in migrations(db.dialect):
             if m.version in have:
