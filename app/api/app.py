@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     @app.exception_handler(RequestError)
     async def on_request_error(_: Request, exc: RequestError) -> JSONResponse:
-        return error(exc.status, exc.code, exc.message, exc.field)
+        return error(exc.status, exc.code, exc.message, exc.field, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -121,7 +121,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     @app.post(
         "/v1/generate",
         response_model=Response_,
-        responses={**_REPLAY, **error_responses(400, 401, 403, 404, 409, 413, 422, 429, 500)},
+        responses={**_REPLAY, **error_responses(400, 401, 403, 404, 409, 413, 422, 429, 500, 502, 503)},
         tags=["copy"],
     )
     async def generate(req: Request_, request: Request) -> Any:  # type: ignore[valid-type]

@@ -24,6 +24,10 @@ _DESCRIPTIONS = {
     422: "a field breaks the schema: `invalid_field`, `missing_field`, `unknown_field`, `unknown_journey`",
     429: "too many requests from this client",
     500: "a fault of copydesk; it was logged",
+    502: "`commerce_malformed`: the request asked `on_commerce_unavailable: fail` and the commerce API's "
+    "answer for the named field broke its contract",
+    503: "`commerce_unavailable`: the request asked `on_commerce_unavailable: fail` and the commerce API "
+    "could not be reached; retry after `Retry-After` seconds",
 }
 
 

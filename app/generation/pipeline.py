@@ -19,7 +19,7 @@ from app.generation.inputs import grounding, prompt_input, scrubbed_audience, sn
 from app.generation.journeys import choose_journey
 from app.generation.library_steps import LibrarySteps
 from app.generation.prompts import PromptBook
-from app.generation.trade import TradeResolver, placeholder_values
+from app.generation.trade import TradeResolver, checked_against, placeholder_values
 from app.generation.variant import VariantDrafter, VariantResult
 from app.guardrails import Check, CheckContext, timed_checks
 from app.guardrails.link_policy import LinkPolicy
@@ -54,6 +54,7 @@ class Generator:
         audit: AuditLog | None = None,
         links: LinkPolicy | None = None,
         library: Library | None = None,
+        commerce_retry_after_s: float = 10.0,
     ) -> None:
         self.content = content
         self.prompts = prompts
@@ -64,7 +65,7 @@ class Generator:
         self.deadline_s = deadline_s
         self.pii = pii
         self.audit = audit
-        self.trade = TradeResolver(commerce, knowledge)
+        self.trade = TradeResolver(commerce, knowledge, commerce_retry_after_s)
         self.drafter = VariantDrafter(llm, checks, max_repairs=max_repairs, links=links)
         self.library = LibrarySteps(library, self.drafter, content.journeys)
 
@@ -154,6 +155,7 @@ class Generator:
         mark = time.perf_counter()
         trade = await self.trade.resolve(req)
         trace["commerce_available"] = trade.commerce_available
+        trace["checked_against"] = checked = checked_against(trade).model_dump(mode="json")
         timings["trade"] = _ms(mark)
         journey = choose_journey(self.content.journeys, req.journey, trade)
         if journey.note:
@@ -234,6 +236,7 @@ class Generator:
             model=self.llm.model,
             prompt_version=prompt_version,
             snippet_ids=ids,
+            checked_against=checked,
             variants=[_variant_out(generation_id, i, req, r, journey.note) for i, r in enumerate(results)],
         )
 

@@ -121,6 +121,7 @@ def build_service(settings: Settings) -> Service:
         deadline_s=settings.deadline_s,
         max_repairs=settings.max_repairs,
         pii=pii,
+        commerce_retry_after_s=settings.commerce_retry_after_s,
         audit=AuditLog(database),
         links=LinkPolicy.load(settings.content_dir / "guardrails" / "links.yaml"),
         library=Library(database, LibraryPolicy.load(settings.content_dir / "prompts" / "library.yaml")),
