@@ -23,7 +23,8 @@ from pydantic import (
 )
 
 Locale = Literal["zh-CN", "en-US"]
-Source = Literal["llm", "repaired", "fallback"]
+Source = Literal["llm", "repaired", "fallback", "library"]
+Mode = Literal["fresh", "library", "approved_only"]
 
 # A SKU or offer ID: letters and digits in runs joined by single `.`, `_` or `-`. No `/`, `?`, `%`,
 # `#`, space or dot segment, so it is one literal path segment of the commerce API.
@@ -124,6 +125,12 @@ class GenerateRequest(BaseModel):
     offer_id: ItemId | None = None
     audience: Audience = Field(default_factory=Audience)
     variants: Annotated[int, BeforeValidator(_integral)] = Field(default=2, ge=1, le=4)
+    mode: Mode | None = Field(
+        default=None,
+        description="`fresh`: the model writes every variant; `library`: approved library variants of this "
+        "context, re-checked against today's facts, the model writing only what is missing; `approved_only`: "
+        "approved variants, else fallback copy. Unset: the journey's `mode` in prompts/journeys.yaml",
+    )
     on_commerce_unavailable: Literal["claim_free", "fail"] = Field(
         default="claim_free",
         description="what a price, stock or offer the commerce API could not give means: `claim_free` "
@@ -154,6 +161,9 @@ class VariantOut(BaseModel):
     )
     repair: Literal["cut", "reask"] | None = Field(
         default=None, description='for source "repaired": a deterministic cut to fit, or a re-ask'
+    )
+    library_id: str | None = Field(
+        default=None, description='for source "library": the approved library variant it was filled from'
     )
 
 

@@ -19,6 +19,7 @@ from app.api.clients import ClientLimits
 from app.api.docs import mount_offline_docs
 from app.api.errors import error, error_responses, validation_error
 from app.api.guard import Guard
+from app.api.library import router as library_router
 from app.api.lifecycle import DRAIN, CloseWhenDraining
 from app.api.limits import BodyLimit
 from app.api.metrics import metrics_response, observed
@@ -70,6 +71,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         redoc_url=None,
     )
     mount_offline_docs(app)
+    app.state.settings = settings
+    app.include_router(library_router)  # the variant library, its review and page
     app.add_middleware(BodyLimit)
 
     @app.exception_handler(RequestValidationError)
