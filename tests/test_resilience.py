@@ -358,3 +358,92 @@ def test_chroma_stopped_copy_from_the_facts_without_reviews_said_so(start_api, s
     assert answer["variants"][0]["source"] == "llm"
     record = api.get(f"/v1/generations/{answer['generation_id']}").json()
     assert record["knowledge"]["reviews"] == "unavailable"
+
+
+def _llama_servers() -> list[int]:
+    """This test process's embedded model servers."""
+    found = []
+    for pid in children(os.getpid()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"app.llm.llama_server" in cmdline and alive(pid):
+            found.append(pid)
+    return found
+
+
+@pytest.mark.model
+def test_the_embedded_model_killed_is_restarted_meanwhile_fallback(start_api, settings, tmp_path):
+    from dataclasses import replace
+
+    embedded = replace(settings, llm_base_url=None, llm_model=None, llm_api_key=None, deadline_s=20.0,
+                       llm_call_timeout_s=20.0, data_dir=tmp_path / "var")  # fmt: skip
+    api = start_api(embedded)
+    (server,) = _llama_servers()
+    os.kill(server, signal.SIGKILL)
+    started = time.monotonic()
+    meanwhile = api.post("/v1/generate", json=sms_request(request_id="model-down", variants=1))
+    took = time.monotonic() - started
+    assert meanwhile.status_code == 200, meanwhile.text
+    assert meanwhile.json()["variants"][0]["source"] == "fallback"
+    assert took < 20.0 + 1.0
+    assert wait_until(lambda: api.get("/readyz").json()["checks"]["model"]["ready"], 60)
+    assert _llama_servers() and server not in _llama_servers()
+    again = api.post("/v1/generate", json=sms_request(request_id="model-back", variants=1))
+    assert again.status_code == 200
+    reason = again.json()["variants"][0]["source_reason"]
+    assert "no usable answer" not in reason and "fallback at once" not in reason, reason  # the model answered
+
+
+def test_rolling_restart_of_one_of_two_instances_loses_nothing(settings, llm, postgres_url, tmp_path):
+    """Two instances on one PostgreSQL; clients that retry a refused or dropped connection on the
+    other instance with the same request_id: one restarted under load, every request answered
+    200 once, each by one generation."""
+    from app.store.database import open_database
+
+    llm.script(default=slow_ok(0.3))
+    env = serve_env(settings, COPYDESK_DATABASE_URL=postgres_url, COPYDESK_SHUTDOWN_DRAIN_S="0.5")
+    ports = [free_port(), free_port()]
+    procs = [serve(port, env, tmp_path / f"i{n}.log") for n, port in enumerate(ports)]
+    clients: dict[tuple[int, int], httpx.Client] = {}
+    retried: list[str] = []
+
+    def send(request_id: str, n: int) -> httpx.Response:
+        body = sms_request(request_id=request_id, variants=1)
+        for attempt in range(6):
+            which = (n + attempt) % 2  # clients spread over both; a retry goes to the other
+            client = clients.setdefault((n, which), httpx.Client(base_url=f"http://127.0.0.1:{ports[which]}"))
+            try:
+                return client.post("/v1/generate", json=body, timeout=60)
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
+                retried.append(request_id)
+                time.sleep(0.1 * attempt)
+        raise AssertionError(f"{request_id}: no instance answered")
+
+    try:
+        with Load(send, clients=4) as load:
+            assert wait_until(lambda: len(load.answers) >= 8, 30)
+            procs[0].send_signal(signal.SIGTERM)
+            procs[0].wait(timeout=60)
+            procs[0] = serve(ports[0], env, tmp_path / "i0-again.log")
+            restarted = time.monotonic()
+            assert wait_until(lambda: len(load.statuses(since=restarted)) >= 8, 30)
+        assert not load.errors, load.errors[:3]
+        assert set(load.statuses()) == {200}, [(r, s, b) for _, r, s, _, b in load.answers if s != 200][:3]
+        db = open_database(postgres_url, settings.data_dir)
+        try:
+            rows = db.fetchall("SELECT request_id, generation_id FROM generations WHERE status = 'ok'")
+        finally:
+            db.close()
+        generations: dict[str, list[str]] = {}
+        for request_id, generation_id in rows:
+            generations.setdefault(request_id, []).append(generation_id)
+        for _, request_id, _, _, body in load.answers:
+            assert generations.get(request_id) == [body["generation_id"]], request_id  # one generation
+        assert len(load.answers) >= 16
+    finally:
+        for c in clients.values():
+            c.close()
+        for p in procs:
+            stop(p)
