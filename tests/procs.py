@@ -102,9 +102,12 @@ def serve(
     raise AssertionError("copydesk serve did not start: " + log.read_text()[-3000:])
 
 
-def stop(proc: subprocess.Popen, timeout_s: float = 60) -> None:
-    """SIGTERM, then SIGKILL if it is still there; its workers with it."""
+def stop(proc: subprocess.Popen, timeout_s: float = 60, *, graceful: bool = True) -> None:
+    """SIGTERM, then SIGKILL if it is still there; its workers with it. Not `graceful`: SIGKILL at once."""
     workers = children(proc.pid)
+    if not graceful and proc.poll() is None:
+        proc.kill()
+        proc.wait()
     if proc.poll() is None:
         proc.terminate()
         try:

@@ -24,7 +24,7 @@ from types import FrameType
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors.multiprocess import Multiprocess, Process
+from uvicorn.supervisors.multiprocess import SIGNALS, Multiprocess, Process
 
 from app.api.lifecycle import DRAIN
 
@@ -111,6 +111,13 @@ class CopydeskSupervisor(Multiprocess):
         super().__init__(config, sockets)
         self.drain_s = drain_s
         self.grace_s = grace_s
+        self._wake = threading.Event()  # a signal is handled at once, not at the next half second
+        for sig in SIGNALS:
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, sig: int, frame: FrameType | None) -> None:
+        self.signal_queue.append(sig)
+        self._wake.set()
 
     def new_process(self) -> CopydeskProcess:
         return CopydeskProcess(self.config, self.sockets, drain_s=self.drain_s)
@@ -162,7 +169,9 @@ class CopydeskSupervisor(Multiprocess):
     def run(self) -> None:
         log.info("supervisor [%d] starting %d workers", os.getpid(), self.processes_num)
         self.init_processes()
-        while not self.should_exit.wait(0.5):
+        while not self.should_exit.is_set():
+            self._wake.wait(0.5)
+            self._wake.clear()
             self.handle_signals()
             self.keep_subprocess_alive()
         self.terminate_all()  # SIGTERM: each worker drains, then finishes what is in flight
