@@ -21,6 +21,7 @@ from app.guardrails.pii_detector import PiiDetector
 from app.guardrails.sense import warm_up
 from app.kb import open_knowledge
 from app.kb.interface import KnowledgeBase
+from app.learning import Learning
 from app.llm.client import LLMClient
 from app.llm.embedded import EmbeddedModelServer, LocalModel
 from app.llm.transport import ModelTransport
@@ -121,5 +122,6 @@ def build_service(settings: Settings) -> Service:
         pii=pii,
         audit=AuditLog(database),
         links=LinkPolicy.load(settings.content_dir / "guardrails" / "links.yaml"),
+        learning=Learning.load(database, settings.content_dir),
     )
     return Service(settings, content, generator, llm, commerce, knowledge, embedded, database)
