@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
+from app.api import roles
 from app.api.clients import ClientLimits
 from app.api.docs import mount_offline_docs
 from app.api.errors import error, error_responses, validation_error
@@ -27,10 +28,12 @@ from app.content import Content, load_content
 from app.errors import RequestError
 from app.generation.service import Service, build_service
 from app.observability import request_context
+from app.personal import Personal
 from app.schemas import request_model, response_model
 from app.store.claims import RequestClaims
 from app.store.database import open_database
 from app.store.idempotency import body_hash
+from app.store.replays import ReplaySeal
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +47,15 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     Request_ = request_model(tuple(content.channels), tuple(content.journeys), tones)  # noqa: N806
     Response_ = response_model(tuple(t.name for t in content.tones))  # noqa: N806
     limits = ClientLimits(settings)
+    seal = ReplaySeal(settings.replay_keys)
+    name_max_chars = int(content.formats["name_max_chars"])
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         svc = service or await asyncio.to_thread(build_service, settings)
         app.state.service = svc
         db = svc.database or open_database(settings.database_url, settings.data_dir)
-        app.state.claims = RequestClaims(db, lease_s=settings.claim_lease_s)
+        app.state.claims = RequestClaims(db, lease_s=settings.claim_lease_s, ttl_s=settings.replay_window_s)
         try:
             yield
         finally:
@@ -123,13 +128,16 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         svc: Service = request.app.state.service
         request_context.request_id.set(req.request_id)
         digest = body_hash(req.model_dump(mode="json"))
-        return await observed(  # one generation per request_id across workers and instances
+        return await observed(  # one generation per (client, request_id) across workers and instances
             req,
             lambda: answer_once(
                 request.app.state.claims,
                 req.request_id,
                 digest,
                 lambda: svc.generator.generate(req),
+                client=roles.client(),
+                seal=seal,
+                personal=Personal.of(req.audience.name, name_max_chars),
                 max_wait_s=settings.deadline_s + 2 * settings.claim_lease_s,
             ),
         )
@@ -144,9 +152,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         generation_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
     ) -> Any:
         """The audit record of one generation: request (PII redacted), raw model outputs,
-        every violation, the variants returned, timings."""
+        every violation, the variants returned (the name as its placeholder), timings. Another
+        client's generation is unknown (404) except to the audit role."""
         svc: Service = request.app.state.service
-        record = svc.generator.audit.get(generation_id) if svc.generator.audit else None
+        owner = None if roles.reads_everything(settings) else roles.client()
+        record = svc.generator.audit.get(generation_id, client=owner) if svc.generator.audit else None
         if record is None:
             return error(404, "unknown_generation", f"no generation {generation_id}", "generation_id")
         return record

@@ -30,6 +30,7 @@ from app.learning import Learning
 from app.llm.client import LLMClient
 from app.llm.deadline import Deadline
 from app.observability import request_context, telemetry
+from app.personal import Personal
 from app.schemas import CheckOut, GenerateRequest, GenerateResponse, VariantOut
 from app.store.audit import AuditLog
 from app.store.database import run_for
@@ -134,7 +135,18 @@ class Generator:
     ) -> None:
         """The database write (and PII redaction, if the request failed before it): off the loop."""
         audience = audience if audience is not None else self.scrubbed_audience(req)
-        write_audit(self.audit, req, audience, generation_id, status, **audit, **extra)
+        personal = Personal.of(req.audience.name, int(self.content.formats["name_max_chars"]))
+        write_audit(
+            self.audit,
+            req,
+            audience,
+            generation_id,
+            status,
+            pii=self.pii,
+            personal=personal,
+            **audit,
+            **extra,
+        )
 
     def _check_names(self, req: GenerateRequest) -> None:
         """The API's schema enumerates channels and journeys; the CLI's and the evals' do not."""
