@@ -65,6 +65,7 @@ class Settings:
     max_repairs: int = 1
     commerce_timeout_s: float = 2.0
     commerce_cache_ttl_s: float = 30.0
+    commerce_retry_after_s: float = 10.0  # Retry-After of a 503 commerce_unavailable, unless the API sent one
     local_model: Path | None = None
     local_model_threads: int = field(default_factory=half_the_cores)
     local_model_slots: int = 4  # the most variants a request may ask for, generated side by side
@@ -142,6 +143,7 @@ class Settings:
             max_repairs=_int(env, "COPYDESK_MAX_REPAIRS", cls.max_repairs),
             commerce_timeout_s=_float(env, "COPYDESK_COMMERCE_TIMEOUT_S", cls.commerce_timeout_s),
             commerce_cache_ttl_s=_float(env, "COPYDESK_COMMERCE_CACHE_TTL_S", 30.0),
+            commerce_retry_after_s=_float(env, "COPYDESK_COMMERCE_RETRY_AFTER_S", cls.commerce_retry_after_s),
             local_model=Path(env["COPYDESK_LOCAL_MODEL"]) if env.get("COPYDESK_LOCAL_MODEL") else None,
             local_model_threads=_positive(env, "COPYDESK_LOCAL_MODEL_THREADS", half_the_cores()),
             local_model_slots=_positive(env, "COPYDESK_LOCAL_MODEL_SLOTS", cls.local_model_slots),

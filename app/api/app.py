@@ -20,6 +20,7 @@ from app.api.docs import mount_offline_docs
 from app.api.errors import error, error_responses, validation_error
 from app.api.events import router as events_router
 from app.api.guard import Guard
+from app.api.library import router as library_router
 from app.api.limits import BodyLimit
 from app.api.metrics import metrics_response, observed
 from app.api.once import answer_once
@@ -71,6 +72,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         redoc_url=None,
     )
     mount_offline_docs(app)
+    app.state.settings = settings
+    app.include_router(library_router)  # the variant library, its review and page
     app.add_middleware(BodyLimit)
 
     @app.exception_handler(RequestValidationError)
@@ -79,7 +82,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     @app.exception_handler(RequestError)
     async def on_request_error(_: Request, exc: RequestError) -> JSONResponse:
-        return error(exc.status, exc.code, exc.message, exc.field)
+        return error(exc.status, exc.code, exc.message, exc.field, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -121,7 +124,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     @app.post(
         "/v1/generate",
         response_model=Response_,
-        responses={**_REPLAY, **error_responses(400, 401, 403, 404, 409, 413, 422, 429, 500)},
+        responses={**_REPLAY, **error_responses(400, 401, 403, 404, 409, 413, 422, 429, 500, 502, 503)},
         tags=["copy"],
     )
     async def generate(req: Request_, request: Request) -> Any:  # type: ignore[valid-type]

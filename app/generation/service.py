@@ -21,7 +21,9 @@ from app.guardrails.pii_detector import PiiDetector
 from app.guardrails.sense import warm_up
 from app.kb import open_knowledge
 from app.kb.interface import KnowledgeBase
-from app.learning import Learning
+from app.learning import Context, Learning
+from app.library.library import Library
+from app.library.policy import LibraryPolicy
 from app.llm.client import LLMClient
 from app.llm.embedded import EmbeddedModelServer, LocalModel
 from app.llm.transport import ModelTransport
@@ -78,6 +80,16 @@ def start_embedded_model(settings: Settings) -> EmbeddedModelServer:
     return embedded
 
 
+def library_weights(learning: Learning):
+    """The library's approved variants drawn by the outcome allocation, arms keyed by library ID."""
+
+    def weights(ctx: dict, arms: list[str]) -> dict[str, float]:
+        context = Context(ctx["journey"], ctx["channel"], ctx["locale"], ctx.get("segment"))
+        return {s.arm: s.weight for s in learning.allocate(context, arms).arms}
+
+    return weights
+
+
 def build_service(settings: Settings) -> Service:
     """Start what the settings ask for; with nothing set, the embedded model and demo catalog."""
     content = load_content(settings.content_dir)
@@ -110,6 +122,8 @@ def build_service(settings: Settings) -> Service:
     pii = PiiDetector(settings.content_dir / "guardrails" / "pii.yaml")
     # The sense checks' dictionaries (jieba, wordfreq) load beside the start, not on a request.
     threading.Thread(target=warm_up, name="sense-warm-up", daemon=True).start()
+    learning = Learning.load(database, settings.content_dir)
+    library_policy = LibraryPolicy.load(settings.content_dir / "prompts" / "library.yaml")
     generator = Generator(
         content,
         PromptBook(content),
@@ -120,8 +134,10 @@ def build_service(settings: Settings) -> Service:
         deadline_s=settings.deadline_s,
         max_repairs=settings.max_repairs,
         pii=pii,
+        commerce_retry_after_s=settings.commerce_retry_after_s,
         audit=AuditLog(database),
         links=LinkPolicy.load(settings.content_dir / "guardrails" / "links.yaml"),
-        learning=Learning.load(database, settings.content_dir),
+        learning=learning,
+        library=Library(database, library_policy, weights=library_weights(learning)),
     )
     return Service(settings, content, generator, llm, commerce, knowledge, embedded, database)
