@@ -165,9 +165,7 @@ _REPLAY: dict[int | str, dict[str, Any]] = {
 
 async def _model_ready(svc: Service) -> tuple[bool, str]:
     try:
-        models = await svc.llm.transport.get_json("/models", timeout_s=3.0)
+        ids = await svc.llm.transport.model_ids(timeout_s=3.0)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return False, f"{type(exc).__name__}"
-    data = models.get("data")
-    ids = [str(m.get("id")) for m in data if isinstance(m, dict)] if isinstance(data, list) else []
     return True, ", ".join(ids)[:200] or svc.llm.model
