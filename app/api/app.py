@@ -25,7 +25,7 @@ from app.config import Settings
 from app.content import Content, load_content
 from app.errors import RequestError
 from app.generation.service import Service, build_service
-from app.observability import request_context
+from app.observability import request_context, tracing
 from app.schemas import request_model, response_model
 from app.store.claims import RequestClaims
 from app.store.database import open_database
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     Request_ = request_model(tuple(content.channels), tuple(content.journeys))  # noqa: N806
     Response_ = response_model(tuple(t.name for t in content.tones))  # noqa: N806
     limits = ClientLimits(settings)
+    tracing.configure()  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set; off otherwise
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         finally:
             if service is None:
                 await svc.aclose()
+            await asyncio.to_thread(tracing.flush)
 
     app = FastAPI(
         title="copydesk",
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        telemetry=tracing.fastapi_telemetry(),  # its server span while traces are on
     )
     mount_offline_docs(app)
     app.add_middleware(BodyLimit)

@@ -16,7 +16,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from app.llm.deadline import Deadline
 from app.llm.transport import ModelCallError, ModelHTTPError, ModelTransport
-from app.observability import telemetry
+from app.observability import telemetry, tracing
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -211,31 +211,42 @@ class LLMClient:
     async def _ask(
         self, body: dict[str, Any], output: type[T], deadline: Deadline, attempt: int, raws: list[str]
     ) -> Completion:
-        """One call; its raw answer joins `raws` whether or not it parses."""
-        started = time.perf_counter()
-        try:
-            timeout_s = min(self.call_timeout_s, deadline.remaining())
-            answer = await self.transport.chat(body, timeout_s)
-        except Exception as exc:
-            telemetry.MODEL_CALLS.labels("error").inc()
-            telemetry.MODEL_ERRORS.labels(type(exc).__name__).inc()
-            raise
-        finally:
-            telemetry.STAGE_SECONDS.labels("model").observe(time.perf_counter() - started)
-        telemetry.MODEL_CALLS.labels("ok").inc()
-        raw, finish_reason, prompt_tokens, completion_tokens = _read_answer(answer)
-        telemetry.MODEL_TOKENS.labels("prompt").inc(prompt_tokens)
-        telemetry.MODEL_TOKENS.labels("completion").inc(completion_tokens)
-        raws.append(raw)
-        if finish_reason == "length":
-            raise Truncated(raw)
-        return Completion(
-            parsed=parse_output(raw, output),
-            raw=raw,
-            attempts=attempt,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-        )
+        """One call, in a span of its own; its raw answer joins `raws` whether or not it parses."""
+        with tracing.model_call(
+            provider=self.transport.provider,
+            model=self.model,
+            max_tokens=body["max_tokens"],
+            temperature=self.temperature,
+            server=self.transport.server_address,
+            attempt=attempt,
+        ) as span:
+            started = time.perf_counter()
+            try:
+                timeout_s = min(self.call_timeout_s, deadline.remaining())
+                answer = await self.transport.chat(body, timeout_s)
+            except Exception as exc:
+                telemetry.MODEL_CALLS.labels("error").inc()
+                telemetry.MODEL_ERRORS.labels(type(exc).__name__).inc()
+                if isinstance(exc, ModelHTTPError):
+                    tracing.mark_error(span, str(exc.status))
+                raise
+            finally:
+                telemetry.STAGE_SECONDS.labels("model").observe(time.perf_counter() - started)
+            telemetry.MODEL_CALLS.labels("ok").inc()
+            raw, finish_reason, prompt_tokens, completion_tokens = _read_answer(answer)
+            tracing.model_answer(span, answer, finish_reason, (prompt_tokens, completion_tokens))
+            telemetry.MODEL_TOKENS.labels("prompt").inc(prompt_tokens)
+            telemetry.MODEL_TOKENS.labels("completion").inc(completion_tokens)
+            raws.append(raw)
+            if finish_reason == "length":
+                raise Truncated(raw)
+            return Completion(
+                parsed=parse_output(raw, output),
+                raw=raw,
+                attempts=attempt,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+            )
 
     def _with_schema_hint(self, messages: list[dict[str, str]], schema: dict) -> list[dict[str, str]]:
         """Providers without schema support see the schema in the system prompt instead."""
