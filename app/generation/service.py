@@ -21,6 +21,8 @@ from app.guardrails.pii_detector import PiiDetector
 from app.guardrails.sense import warm_up
 from app.kb import open_knowledge
 from app.kb.interface import KnowledgeBase
+from app.library.library import Library
+from app.library.policy import LibraryPolicy
 from app.llm.client import LLMClient
 from app.llm.embedded import EmbeddedModelServer, LocalModel
 from app.llm.transport import AzureTarget, ModelTransport
@@ -123,7 +125,9 @@ def build_service(settings: Settings) -> Service:
         deadline_s=settings.deadline_s,
         max_repairs=settings.max_repairs,
         pii=pii,
+        commerce_retry_after_s=settings.commerce_retry_after_s,
         audit=AuditLog(database),
         links=LinkPolicy.load(settings.content_dir / "guardrails" / "links.yaml"),
+        library=Library(database, LibraryPolicy.load(settings.content_dir / "prompts" / "library.yaml")),
     )
     return Service(settings, content, generator, llm, commerce, knowledge, embedded, database)

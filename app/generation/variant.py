@@ -72,6 +72,7 @@ class VariantResult:
     seconds: float = 0.0
     reason: str = ""  # why this source: the checks that failed on the model's attempts
     repair: str | None = None  # "cut" (deterministic) or "reask", for source "repaired"
+    library_id: str | None = None  # for source "library": the approved entry it was filled from
 
 
 def prompt_text(messages: list[dict]) -> str:
