@@ -29,7 +29,7 @@ from app.generation.journeys import choose_journey
 from app.generation.library_steps import LibrarySteps
 from app.generation.prompts import PromptBook
 from app.generation.trade import TradeResolver, checked_against, placeholder_values
-from app.generation.variant import VariantDrafter, VariantResult
+from app.generation.variant import VariantDrafter, VariantResult, failed_checks
 from app.guardrails import Check, CheckContext, timed_checks
 from app.guardrails.link_policy import LinkPolicy
 from app.guardrails.pii_detector import PiiDetector
@@ -38,7 +38,7 @@ from app.learning import Learning
 from app.library.library import Library
 from app.llm.client import LLMClient
 from app.llm.deadline import Deadline
-from app.observability import request_context, telemetry
+from app.observability import request_context, telemetry, tracing
 from app.personal import Personal
 from app.schemas import CheckOut, GenerateRequest, GenerateResponse, VariantOut
 from app.store.audit import AuditLog
@@ -85,6 +85,13 @@ class Generator:
         self.library = LibrarySteps(library, self.drafter, content.journeys)
 
     async def generate(self, req: GenerateRequest) -> GenerateResponse:
+        """Generate in a span of its own (its stages are the children), and record it."""
+        with tracing.span("generate", tracing.request_attributes(req)) as span:
+            resp = await self._generate_recorded(req)
+            tracing.annotate(span, tracing.response_attributes(resp))
+            return resp
+
+    async def _generate_recorded(self, req: GenerateRequest) -> GenerateResponse:
         """Generate, and record the generation in the audit log whatever happens on the way."""
         self._check_names(req)
         generation_id = "gen_" + random_hex(20)
@@ -181,7 +188,9 @@ class Generator:
         deadline = Deadline(self.deadline_s)
         timings = trace["timings_ms"]
         mark = time.perf_counter()
-        trade = await self.trade.resolve(req)
+        with tracing.span("trade_facts") as span:
+            trade = await self.trade.resolve(req)
+            tracing.annotate(span, {"copydesk.commerce.available": trade.commerce_available})
         trace["commerce_available"] = trade.commerce_available
         trace["checked_against"] = checked = checked_against(trade).model_dump(mode="json")
         timings["trade"] = _ms(mark)
@@ -208,10 +217,12 @@ class Generator:
         mark = time.perf_counter()
         args = (req.skus, req.locale, req.channel, audience.get("cs_topic"), req.journey,
                 audience["interests"], date.today())  # fmt: skip
-        if self.knowledge.searches_in_memory(req.skus, req.locale):  # ~0.3 ms, 2.5 ms on a new query
-            evidence = self.knowledge.reviews(*args)
-        else:  # the Chroma index, maybe over the network
-            evidence = await asyncio.to_thread(self.knowledge.reviews, *args)
+        with tracing.span("retrieval") as span:
+            if self.knowledge.searches_in_memory(req.skus, req.locale):  # ~0.3 ms, 2.5 ms on a new query
+                evidence = self.knowledge.reviews(*args)
+            else:  # the Chroma index, maybe over the network
+                evidence = await asyncio.to_thread(self.knowledge.reviews, *args)
+            tracing.annotate(span, {"copydesk.reviews.count": len(evidence)})
         timings["retrieval"] = _ms(mark)
         trace["snippet_ids"] = ids = snippet_ids(trade, evidence)
         ctx = replace(ctx, grounding=grounding(trade, req.locale), reviews=tuple(e.text for e in evidence))
@@ -252,6 +263,8 @@ class Generator:
             trace["library"] = {"mode": mode, "served": [r.library_id for r in served.results],
                                 "skipped": served.skipped}  # fmt: skip
         timings["checks_cpu"] = round(checks_ms[0], 2)  # every check run: attempts, cuts, fallback
+        if tracing.enabled():
+            tracing.annotate_current({"copydesk.checks.failed": failed_checks(results)})
         for r in results:
             telemetry.VARIANTS.labels(r.source, req.channel).inc()
         trace["variants"] = [

@@ -26,7 +26,7 @@ from app.library.library import Library
 from app.library.policy import LibraryPolicy
 from app.llm.client import LLMClient
 from app.llm.embedded import EmbeddedModelServer, LocalModel
-from app.llm.transport import ModelTransport
+from app.llm.transport import AzureTarget, ModelTransport
 from app.store.audit import AuditLog
 from app.store.database import Database, open_database
 
@@ -108,12 +108,16 @@ def build_service(settings: Settings) -> Service:
     commerce = CommerceClient(http, cache_ttl_s=settings.commerce_cache_ttl_s)
 
     embedded = None
-    base_url, model = settings.llm_base_url, settings.llm_model
+    base_url, model = settings.llm_base_url, settings.model_name
     if settings.uses_embedded_model:
         embedded = start_embedded_model(settings)
         base_url, model = embedded.base_url, model or embedded.model.alias
+    azure = None
+    if settings.llm_azure_endpoint:
+        version = settings.llm_api_version or ""
+        azure = AzureTarget(settings.llm_azure_endpoint, version, settings.llm_deployment)
     llm = LLMClient(
-        ModelTransport(base_url, settings.llm_api_key or "not-needed"),
+        ModelTransport(base_url, settings.llm_api_key or "not-needed", azure=azure),
         model or "default",
         json_mode=settings.json_mode,
         attempts=settings.llm_attempts,
