@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +53,10 @@ class Settings:
     llm_model: str | None = None
     llm_api_key: str | None = None
     llm_json_mode: str | None = None
+    # Azure OpenAI (AsyncAzureOpenAI): the resource's endpoint, the API version, the deployment.
+    llm_azure_endpoint: str | None = None
+    llm_api_version: str | None = None
+    llm_deployment: str | None = None
     commerce_url: str | None = None
     chroma_url: str | None = None
     index_dir: Path | None = None
@@ -62,6 +69,7 @@ class Settings:
     max_repairs: int = 1
     commerce_timeout_s: float = 2.0
     commerce_cache_ttl_s: float = 30.0
+    commerce_retry_after_s: float = 10.0  # Retry-After of a 503 commerce_unavailable, unless the API sent one
     local_model: Path | None = None
     local_model_threads: int = field(default_factory=half_the_cores)
     local_model_slots: int = 4  # the most variants a request may ask for, generated side by side
@@ -78,13 +86,22 @@ class Settings:
     workers: int = 1
     log_format: str = "text"
     kb_refresh_s: float = 10.0
+    # Privacy (issue 22): replays sealed under these keys (newest first), for this long; what the
+    # audit and events keep, for this long; the purge's schedule and batch; /metrics' key and address.
+    replay_keys: tuple[bytes, ...] = ()
+    replay_window_s: float = 24 * 3600.0
+    retention_days: float = 30.0
+    purge_every_s: float = 600.0  # 0: serve never purges (run `copydesk db purge` from cron)
+    purge_batch: int = 500
+    metrics_key: str | None = None
+    metrics_addr: tuple[str, int] | None = None
 
     @property
     def index_path(self) -> Path:
         """Where embedded Chroma keeps the index (unused with COPYDESK_CHROMA_URL)."""
         return self.index_dir or self.data_dir
 
-    @property
+    @cached_property
     def clients_by_key(self) -> dict[str, str]:
         """Bearer key → client name, from the named and the bare keys alike."""
         named = {key: name for name, key in self.client_keys}
@@ -98,7 +115,12 @@ class Settings:
 
     @property
     def uses_embedded_model(self) -> bool:
-        return not self.llm_base_url
+        return not self.llm_base_url and not self.llm_azure_endpoint
+
+    @property
+    def model_name(self) -> str | None:
+        """The model asked for: COPYDESK_LLM_MODEL, else Azure's deployment name."""
+        return self.llm_model or self.llm_deployment
 
     @property
     def json_mode(self) -> str:
@@ -113,8 +135,18 @@ class Settings:
             raise ValueError(f"COPYDESK_LLM_JSON_MODE must be one of {', '.join(JSON_MODES)}, got {mode!r}")
         named = parse_api_keys(env.get("COPYDESK_API_KEYS", ""))
         keys = frozenset(key for _, key in named)
+        azure = env.get("COPYDESK_LLM_AZURE_ENDPOINT") or None
+        if azure and env.get("COPYDESK_LLM_BASE_URL"):
+            raise ValueError("set COPYDESK_LLM_BASE_URL or COPYDESK_LLM_AZURE_ENDPOINT, not both")
+        if azure and not env.get("COPYDESK_LLM_API_VERSION"):
+            raise ValueError("COPYDESK_LLM_AZURE_ENDPOINT needs COPYDESK_LLM_API_VERSION (e.g. 2024-10-21)")
+        if azure and not (env.get("COPYDESK_LLM_DEPLOYMENT") or env.get("COPYDESK_LLM_MODEL")):
+            raise ValueError("COPYDESK_LLM_AZURE_ENDPOINT needs COPYDESK_LLM_DEPLOYMENT (the deployment)")
         return cls(
             llm_base_url=env.get("COPYDESK_LLM_BASE_URL") or None,
+            llm_azure_endpoint=azure,
+            llm_api_version=env.get("COPYDESK_LLM_API_VERSION") or None,
+            llm_deployment=env.get("COPYDESK_LLM_DEPLOYMENT") or None,
             llm_model=env.get("COPYDESK_LLM_MODEL") or None,
             llm_api_key=env.get("COPYDESK_LLM_API_KEY") or None,
             llm_json_mode=mode,
@@ -130,6 +162,7 @@ class Settings:
             max_repairs=_int(env, "COPYDESK_MAX_REPAIRS", cls.max_repairs),
             commerce_timeout_s=_float(env, "COPYDESK_COMMERCE_TIMEOUT_S", cls.commerce_timeout_s),
             commerce_cache_ttl_s=_float(env, "COPYDESK_COMMERCE_CACHE_TTL_S", 30.0),
+            commerce_retry_after_s=_float(env, "COPYDESK_COMMERCE_RETRY_AFTER_S", cls.commerce_retry_after_s),
             local_model=Path(env["COPYDESK_LOCAL_MODEL"]) if env.get("COPYDESK_LOCAL_MODEL") else None,
             local_model_threads=_positive(env, "COPYDESK_LOCAL_MODEL_THREADS", half_the_cores()),
             local_model_slots=_positive(env, "COPYDESK_LOCAL_MODEL_SLOTS", cls.local_model_slots),
@@ -144,6 +177,13 @@ class Settings:
             workers=max(1, _int(env, "COPYDESK_WORKERS", 1)),
             log_format=env.get("COPYDESK_LOG_FORMAT") or "text",
             kb_refresh_s=_float(env, "COPYDESK_KB_REFRESH_S", cls.kb_refresh_s),
+            replay_keys=parse_replay_keys(env.get("COPYDESK_REPLAY_KEY", "")),
+            replay_window_s=_float(env, "COPYDESK_REPLAY_WINDOW_S", cls.replay_window_s),
+            retention_days=_float(env, "COPYDESK_RETENTION_DAYS", cls.retention_days),
+            purge_every_s=_float(env, "COPYDESK_PURGE_EVERY_S", cls.purge_every_s),
+            purge_batch=_positive(env, "COPYDESK_PURGE_BATCH", cls.purge_batch),
+            metrics_key=env.get("COPYDESK_METRICS_KEY") or None,
+            metrics_addr=parse_address(env.get("COPYDESK_METRICS_ADDR", "")),
         )
 
 
@@ -188,6 +228,33 @@ def parse_api_roles(raw: str, names: set[str]) -> tuple[tuple[str, frozenset[str
             )
         out.append((name.strip(), wanted))
     return tuple(out)
+
+
+def parse_replay_keys(raw: str) -> tuple[bytes, ...]:
+    """`COPYDESK_REPLAY_KEY`: comma-separated base64 keys of 16, 24 or 32 bytes, newest first."""
+    keys = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        text = item.replace("-", "+").replace("_", "/")  # URL-safe base64 too
+        try:
+            key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("COPYDESK_REPLAY_KEY: a key is not base64") from exc
+        if len(key) not in (16, 24, 32):
+            raise ValueError(f"COPYDESK_REPLAY_KEY: a key of {len(key)} bytes; AES takes 16, 24 or 32")
+        keys.append(key)
+    return tuple(keys)
+
+
+def parse_address(raw: str) -> tuple[str, int] | None:
+    """`host:port` (`[::1]:9100` for IPv6), or None when unset."""
+    if not raw.strip():
+        return None
+    host, sep, port = raw.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"COPYDESK_METRICS_ADDR: expected host:port, got {raw!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def unnamed_key(key: str) -> str:

@@ -8,6 +8,7 @@ published schema through `request_model` / `response_model`, built from the cont
 from __future__ import annotations
 
 import unicodedata
+from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -22,7 +23,8 @@ from pydantic import (
 )
 
 Locale = Literal["zh-CN", "en-US"]
-Source = Literal["llm", "repaired", "fallback"]
+Source = Literal["llm", "repaired", "fallback", "library"]
+Mode = Literal["fresh", "library", "approved_only"]
 
 # A SKU or offer ID: letters and digits in runs joined by single `.`, `_` or `-`. No `/`, `?`, `%`,
 # `#`, space or dot segment, so it is one literal path segment of the commerce API.
@@ -123,6 +125,19 @@ class GenerateRequest(BaseModel):
     offer_id: ItemId | None = None
     audience: Audience = Field(default_factory=Audience)
     variants: Annotated[int, BeforeValidator(_integral)] = Field(default=2, ge=1, le=4)
+    mode: Mode | None = Field(
+        default=None,
+        description="`fresh`: the model writes every variant; `library`: approved library variants of this "
+        "context, re-checked against today's facts, the model writing only what is missing; `approved_only`: "
+        "approved variants, else fallback copy. Unset: the journey's `mode` in prompts/journeys.yaml",
+    )
+    on_commerce_unavailable: Literal["claim_free", "fail"] = Field(
+        default="claim_free",
+        description="what a price, stock or offer the commerce API could not give means: `claim_free` "
+        "copy that states none of them (`checked_against` says which), or `fail`: 503 "
+        "`commerce_unavailable` with Retry-After (no answer), 502 `commerce_malformed` (an answer that "
+        "broke the contract)",
+    )
 
 
 class CheckOut(BaseModel):
@@ -147,6 +162,42 @@ class VariantOut(BaseModel):
     repair: Literal["cut", "reask"] | None = Field(
         default=None, description='for source "repaired": a deterministic cut to fit, or a re-ask'
     )
+    library_id: str | None = Field(
+        default=None, description='for source "library": the approved library variant it was filled from'
+    )
+
+
+VerificationStatus = Literal["verified", "unavailable", "malformed"]
+_STATUS = (
+    "`verified` (from the commerce API), `unavailable` (no answer: timeout, refused, 5xx, 429) or "
+    "`malformed` (an answer that broke the contract; `field` names where)"
+)
+_AS_OF = "when the commerce API gave the fact (a cached fact keeps its fetch time); null when unverified"
+
+
+class SkuChecked(BaseModel):
+    sku: str
+    price_verified: bool = Field(description="price and list price from the commerce API")
+    stock_verified: bool = Field(description="stock from the commerce API")
+    status: VerificationStatus = Field(description=_STATUS)
+    as_of: datetime | None = Field(description=_AS_OF)
+    field: str | None = Field(default=None, description="for `malformed`: the answer's field at fault")
+
+
+class OfferChecked(BaseModel):
+    offer_id: str
+    verified: bool = Field(description="terms, code and end date from the commerce API")
+    status: VerificationStatus = Field(description=_STATUS)
+    as_of: datetime | None = Field(description=_AS_OF)
+    field: str | None = Field(default=None, description="for `malformed`: the answer's field at fault")
+
+
+class CheckedAgainst(BaseModel):
+    """What the copy was checked against: an unverified fact never appears in the copy."""
+
+    all_verified: bool = Field(description="every SKU and the offer verified")
+    skus: list[SkuChecked]
+    offer: OfferChecked | None = Field(description="null when the request named no offer")
 
 
 class GenerateResponse(BaseModel):
@@ -155,6 +206,11 @@ class GenerateResponse(BaseModel):
     model: str
     prompt_version: str
     snippet_ids: list[str] = Field(description="knowledge base snippets the prompt drew on")
+    checked_against: CheckedAgainst | None = Field(
+        default=None,
+        description="the trade facts the copy was checked against: per SKU price and stock, the offer, "
+        "each verified or not and as of when",
+    )
     variants: list[VariantOut]
 
 

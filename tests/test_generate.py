@@ -290,7 +290,9 @@ def test_every_generation_is_audited(api, llm):
     first, second = variant["attempts"]
     assert first["raw"] == json.dumps({"body": too_long}, ensure_ascii=False)
     assert any("over the limit" in v for v in first["violations"]) and second["violations"] == []
-    assert record["response"]["variants"][0]["body"] == resp["variants"][0]["body"]
+    # The copy as sent, with the name as its placeholder: nothing personal in the audit.
+    assert record["response"]["variants"][0]["body"] == resp["variants"][0]["body"].replace("张伟", "{name}")
+    assert "张伟" in resp["variants"][0]["body"] and "张伟" not in json.dumps(record, ensure_ascii=False)
     assert record["snippet_ids"] == resp["snippet_ids"]
     assert {"trade", "retrieval", "variants", "total"} <= set(record["timings_ms"])
     missing = api.get("/v1/generations/gen_nope")

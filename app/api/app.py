@@ -14,10 +14,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
+from app.api import roles
 from app.api.clients import ClientLimits
 from app.api.docs import mount_offline_docs
 from app.api.errors import error, error_responses, validation_error
 from app.api.guard import Guard
+from app.api.library import router as library_router
 from app.api.limits import BodyLimit
 from app.api.metrics import metrics_response, observed
 from app.api.once import answer_once
@@ -25,11 +27,13 @@ from app.config import Settings
 from app.content import Content, load_content
 from app.errors import RequestError
 from app.generation.service import Service, build_service
-from app.observability import request_context
+from app.observability import request_context, tracing
+from app.personal import Personal
 from app.schemas import request_model, response_model
 from app.store.claims import RequestClaims
 from app.store.database import open_database
 from app.store.idempotency import body_hash
+from app.store.replays import ReplaySeal
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +46,22 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     Request_ = request_model(tuple(content.channels), tuple(content.journeys))  # noqa: N806
     Response_ = response_model(tuple(t.name for t in content.tones))  # noqa: N806
     limits = ClientLimits(settings)
+    tracing.configure()  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set; off otherwise
+    seal = ReplaySeal(settings.replay_keys)
+    name_max_chars = int(content.formats["name_max_chars"])
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         svc = service or await asyncio.to_thread(build_service, settings)
         app.state.service = svc
         db = svc.database or open_database(settings.database_url, settings.data_dir)
-        app.state.claims = RequestClaims(db, lease_s=settings.claim_lease_s)
+        app.state.claims = RequestClaims(db, lease_s=settings.claim_lease_s, ttl_s=settings.replay_window_s)
         try:
             yield
         finally:
             if service is None:
                 await svc.aclose()
+            await asyncio.to_thread(tracing.flush)
 
     app = FastAPI(
         title="copydesk",
@@ -62,8 +70,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        telemetry=tracing.fastapi_telemetry(),  # its server span while traces are on
     )
     mount_offline_docs(app)
+    app.state.settings = settings
+    app.include_router(library_router)  # the variant library, its review and page
     app.add_middleware(BodyLimit)
 
     @app.exception_handler(RequestValidationError)
@@ -72,7 +83,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     @app.exception_handler(RequestError)
     async def on_request_error(_: Request, exc: RequestError) -> JSONResponse:
-        return error(exc.status, exc.code, exc.message, exc.field)
+        return error(exc.status, exc.code, exc.message, exc.field, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -113,20 +124,23 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     @app.post(
         "/v1/generate",
         response_model=Response_,
-        responses={**_REPLAY, **error_responses(400, 401, 403, 404, 409, 413, 422, 429, 500)},
+        responses={**_REPLAY, **error_responses(400, 401, 403, 404, 409, 413, 422, 429, 500, 502, 503)},
         tags=["copy"],
     )
     async def generate(req: Request_, request: Request) -> Any:  # type: ignore[valid-type]
         svc: Service = request.app.state.service
         request_context.request_id.set(req.request_id)
         digest = body_hash(req.model_dump(mode="json"))
-        return await observed(  # one generation per request_id across workers and instances
+        return await observed(  # one generation per (client, request_id) across workers and instances
             req,
             lambda: answer_once(
                 request.app.state.claims,
                 req.request_id,
                 digest,
                 lambda: svc.generator.generate(req),
+                client=roles.client(),
+                seal=seal,
+                personal=Personal.of(req.audience.name, name_max_chars),
                 max_wait_s=settings.deadline_s + 2 * settings.claim_lease_s,
             ),
         )
@@ -141,9 +155,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         generation_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
     ) -> Any:
         """The audit record of one generation: request (PII redacted), raw model outputs,
-        every violation, the variants returned, timings."""
+        every violation, the variants returned (the name as its placeholder), timings. Another
+        client's generation is unknown (404) except to the audit role."""
         svc: Service = request.app.state.service
-        record = svc.generator.audit.get(generation_id) if svc.generator.audit else None
+        owner = None if roles.reads_everything(settings) else roles.client()
+        record = svc.generator.audit.get(generation_id, client=owner) if svc.generator.audit else None
         if record is None:
             return error(404, "unknown_generation", f"no generation {generation_id}", "generation_id")
         return record
@@ -165,9 +181,7 @@ _REPLAY: dict[int | str, dict[str, Any]] = {
 
 async def _model_ready(svc: Service) -> tuple[bool, str]:
     try:
-        models = await svc.llm.transport.get_json("/models", timeout_s=3.0)
+        ids = await svc.llm.transport.model_ids(timeout_s=3.0)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return False, f"{type(exc).__name__}"
-    data = models.get("data")
-    ids = [str(m.get("id")) for m in data if isinstance(m, dict)] if isinstance(data, list) else []
     return True, ", ".join(ids)[:200] or svc.llm.model

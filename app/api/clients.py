@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from app.api.auth import bearer, client_of
 from app.api.errors import error
 from app.config import Settings
 from app.observability import telemetry
@@ -54,9 +55,7 @@ class ClientLimits:
         self.in_flight: dict[str, int] = {}
 
     def name(self, request: Request) -> str:
-        auth = request.headers.get("authorization", "")
-        token = auth[7:] if auth.lower().startswith("bearer ") else ""
-        return self.by_key.get(token, LOCAL)
+        return client_of(bearer(request), self.by_key) or LOCAL
 
     def refuse(self, client: str) -> JSONResponse | None:
         """A 429 naming the limit, or None (and the request counted in flight)."""

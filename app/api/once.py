@@ -1,5 +1,7 @@
-"""One generation per request_id across workers and instances: claim it in the database, keep the
-claim alive while generating, store the answer; a concurrent retry waits and gets that answer."""
+"""One generation per (client, request_id) across workers and instances: claim it in the database,
+keep the claim alive while generating, store the answer; a concurrent retry waits and gets that
+answer. The answer is stored sealed under the replay key, or without one with the customer's name
+replaced by its placeholder, filled again from the retry's own request."""
 
 from __future__ import annotations
 
@@ -14,16 +16,33 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from app.api.errors import error
+from app.personal import Personal
 from app.store.claims import RequestClaims
 from app.store.database import run_for
+from app.store.replays import PREFIX as SEALED
+from app.store.replays import ReplaySeal
 
 log = logging.getLogger(__name__)
 
 POLL_S = (0.05, 0.5)  # a waiter looks again after 50 ms, backing off to 500 ms
 
 
-async def _call(claims: RequestClaims, fn: Callable[..., Any], *args: Any) -> Any:
-    return await run_for(claims.db, fn, *args)
+async def _call(claims: RequestClaims, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return await run_for(claims.db, fn, *args, **kwargs)
+
+
+def stored_form(body: str, seal: ReplaySeal, personal: Personal, client: str, request_id: str) -> str:
+    """What the database keeps of an answer for its replays."""
+    if seal.encrypts:
+        return seal.seal(body, client=client, request_id=request_id)
+    return personal.mask_json(body)
+
+
+def replayed(stored: str, seal: ReplaySeal, personal: Personal, client: str, request_id: str) -> str | None:
+    """The answer again from what was kept, or None when it cannot be opened (a retired key)."""
+    if stored.startswith(SEALED):
+        return seal.open(stored, client=client, request_id=request_id)
+    return personal.unmask_json(stored)
 
 
 async def answer_once(
@@ -32,13 +51,16 @@ async def answer_once(
     digest: str,
     generate: Callable[[], Awaitable[BaseModel]],
     *,
+    client: str,
+    seal: ReplaySeal,
+    personal: Personal,
     max_wait_s: float,
 ) -> Response:
     """The stored answer (a replay), a 409 for a changed body, or a fresh generation by us."""
     give_up = time.monotonic() + max_wait_s
     poll = POLL_S[0]
     while True:
-        claim = await _call(claims, claims.claim, request_id, digest)
+        claim = await _call(claims, claims.claim, request_id, digest, client=client)
         if claim.outcome == "conflict":
             return error(
                 409,
@@ -47,7 +69,12 @@ async def answer_once(
                 "request_id",
             )
         if claim.outcome == "done":
-            return _json(claim.response_json or "null", {"Idempotent-Replay": "true"})
+            text = replayed(claim.response_json or "null", seal, personal, client, request_id)
+            if text is not None:
+                return _json(text, {"Idempotent-Replay": "true"})
+            log.warning("the stored answer to %s does not open (a retired key): generating again", request_id)
+            await _call(claims, claims.forget, request_id, client)
+            continue
         if claim.outcome == "claimed":
             break
         if time.monotonic() > give_up:
@@ -70,7 +97,8 @@ async def answer_once(
         raise
     heartbeat.cancel()
     body = resp.model_dump_json()  # once, for the replay store and the reply alike
-    if not await _call(claims, claims.complete, request_id, owner, body):
+    kept = stored_form(body, seal, personal, client, request_id)
+    if not await _call(claims, claims.complete, request_id, owner, kept):
         log.warning("request %s was taken over while generating; this answer is not stored", request_id)
     return _json(body)
 

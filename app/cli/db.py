@@ -52,3 +52,12 @@ def version() -> None:
         console.print(f"{_where(settings)}: schema version {current_version(db)} (latest {latest})")
     finally:
         db.close()
+
+
+@db_app.command("replay-key")
+def replay_key() -> None:
+    """Print a new 256-bit key for COPYDESK_REPLAY_KEY (put it first; keep the old one after it
+    for a replay window)."""
+    from app.store.replays import new_key
+
+    print(new_key())

@@ -1,11 +1,19 @@
 """The audit record of one generation: the request with personal data redacted, what the model
-was asked and answered, every violation, the variants returned, timings."""
+was asked and answered, every violation, the variants returned, timings.
+
+Nothing personal is written in clear: the customer's name becomes its placeholder `{name}` in
+every text (the copy is kept as its template with the values that are not personal filled in),
+and the PII detector that guards the copy redacts phones, e-mails, ID and card numbers from every
+text of the record, the model's raw answers included. IDs are kept as sent."""
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
+from app.guardrails.pii_detector import PiiDetector
+from app.personal import Personal
 from app.schemas import GenerateRequest
 from app.store.audit import AuditLog
 
@@ -23,6 +31,8 @@ def write_audit(
     prompt_version: str,
     trace: dict,
     started: float,
+    pii: PiiDetector | None = None,
+    personal: Personal | None = None,
     **extra,
 ) -> None:
     """Record the generation; the audit log failing must not cost the caller the copy."""
@@ -41,6 +51,49 @@ def write_audit(
         **extra,
     }
     try:
+        record = without_personal_data(record, pii, personal or Personal(), req.locale)
         audit.record(generation_id, req.request_id, status, record)
     except Exception:
         log.exception("could not write the audit record of %s", generation_id)
+
+
+# Identifiers and closed vocabularies: stored as they are (an ID is how a record is found again).
+KEPT_AS_SENT = frozenset(
+    {"generation_id", "request_id", "variant_id", "snippet_ids", "skus", "offer_id", "prompt_version",
+     "model", "client", "status", "channel", "locale", "journey", "tone", "source", "repair", "segment",
+     "price_sensitivity"}
+)  # fmt: skip
+
+
+def without_personal_data(record: dict, pii: PiiDetector | None, personal: Personal, locale: str) -> dict:
+    """The record with the name masked and the detector's hits redacted in every free text."""
+    record = personal.mask_tree(record, KEPT_AS_SENT)
+    if pii is None:
+        return record
+    texts: list[str] = []
+    _texts(record, texts)
+    if not pii.could_match("\n".join(texts)):  # one pass decides most records: no digits run, no @
+        return record
+    return _redacted(record, pii, locale)
+
+
+def _texts(value: Any, out: list[str], key: str | None = None) -> None:
+    if isinstance(value, str):
+        if key not in KEPT_AS_SENT:
+            out.append(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _texts(v, out, k)
+    elif isinstance(value, list):
+        for v in value:
+            _texts(v, out, key)
+
+
+def _redacted(value: Any, pii: PiiDetector, locale: str, key: str | None = None) -> Any:
+    if isinstance(value, str):
+        return value if key in KEPT_AS_SENT else pii.redact(value, locale)[0]
+    if isinstance(value, dict):
+        return {k: _redacted(v, pii, locale, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, pii, locale, key) for v in value]
+    return value

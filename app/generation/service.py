@@ -22,9 +22,11 @@ from app.guardrails.review_screen import ReviewScreen
 from app.guardrails.sense import warm_up
 from app.kb import open_knowledge
 from app.kb.interface import KnowledgeBase
+from app.library.library import Library
+from app.library.policy import LibraryPolicy
 from app.llm.client import LLMClient
 from app.llm.embedded import EmbeddedModelServer, LocalModel
-from app.llm.transport import ModelTransport
+from app.llm.transport import AzureTarget, ModelTransport
 from app.store.audit import AuditLog
 from app.store.database import Database, open_database
 
@@ -98,12 +100,16 @@ def build_service(settings: Settings) -> Service:
     commerce = CommerceClient(http, cache_ttl_s=settings.commerce_cache_ttl_s)
 
     embedded = None
-    base_url, model = settings.llm_base_url, settings.llm_model
+    base_url, model = settings.llm_base_url, settings.model_name
     if settings.uses_embedded_model:
         embedded = start_embedded_model(settings)
         base_url, model = embedded.base_url, model or embedded.model.alias
+    azure = None
+    if settings.llm_azure_endpoint:
+        version = settings.llm_api_version or ""
+        azure = AzureTarget(settings.llm_azure_endpoint, version, settings.llm_deployment)
     llm = LLMClient(
-        ModelTransport(base_url, settings.llm_api_key or "not-needed"),
+        ModelTransport(base_url, settings.llm_api_key or "not-needed", azure=azure),
         model or "default",
         json_mode=settings.json_mode,
         attempts=settings.llm_attempts,
@@ -121,7 +127,9 @@ def build_service(settings: Settings) -> Service:
         deadline_s=settings.deadline_s,
         max_repairs=settings.max_repairs,
         pii=pii,
+        commerce_retry_after_s=settings.commerce_retry_after_s,
         audit=AuditLog(database),
         links=LinkPolicy.load(settings.content_dir / "guardrails" / "links.yaml"),
+        library=Library(database, LibraryPolicy.load(settings.content_dir / "prompts" / "library.yaml")),
     )
     return Service(settings, content, generator, llm, commerce, knowledge, embedded, database)

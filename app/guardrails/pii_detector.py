@@ -125,8 +125,12 @@ class PiiDetector:
         engine = SpacyNlpEngine(models=[{"lang_code": LANGUAGE, "model_name": _blank_pipeline()}])
         self.analyzer = AnalyzerEngine(nlp_engine=engine, registry=registry, supported_languages=[LANGUAGE])
 
+    def could_match(self, text: str) -> bool:
+        """False when no recogniser's pattern occurs in `text`: then `find` has nothing to find."""
+        return bool(text) and any(p.search(text) for p in self._could_match)
+
     def find(self, text: str) -> list[PiiHit]:
-        if not text or not any(p.search(text) for p in self._could_match):
+        if not self.could_match(text):
             return []
         results = self.analyzer.analyze(text=text, language=LANGUAGE)
         hits = sorted(results, key=lambda r: (r.start, -r.end, -r.score))

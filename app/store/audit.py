@@ -35,9 +35,13 @@ class AuditLog:
             row,
         )
 
-    def get(self, generation_id: str) -> dict[str, Any] | None:
-        row = self.db.fetchone("SELECT record FROM generations WHERE generation_id = ?", (generation_id,))
-        return json.loads(row[0]) if row else None
+    def get(self, generation_id: str, *, client: str | None = None) -> dict[str, Any] | None:
+        """The record, or None; with `client`, None also when another client created it."""
+        sql = "SELECT record, client FROM generations WHERE generation_id = ?"
+        row = self.db.fetchone(sql, (generation_id,))
+        if row is None or (client is not None and row[1] != client):
+            return None
+        return json.loads(row[0])
 
     def for_request(self, request_id: str) -> list[dict[str, Any]]:
         """Every generation recorded for one request_id (one, when claims work)."""

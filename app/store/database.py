@@ -60,6 +60,10 @@ class Transaction:
         rows = self._cursor.fetchall()
         return rows[0] if rows else None
 
+    def fetchall(self, sql: str, params: Params = ()) -> list[tuple]:
+        self.execute(sql, params)
+        return list(self._cursor.fetchall())
+
 
 def _pg(sql: str) -> str:
     return sql.replace("?", "%s")

@@ -44,16 +44,17 @@ def current_version(db: Database) -> int:
 
 
 def upgrade(db: Database) -> list[Migration]:
-    """Apply what is missing; returns the migrations applied (none when already up to date)."""
+    """Apply what is missing, in order; returns the migrations applied (none when already up to date)."""
     applied: list[Migration] = []
     db.execute(VERSION_TABLE)
     with db.transaction() as tx:
         if db.dialect == "postgres":
             tx.execute("SELECT pg_advisory_xact_lock(?)", (ADVISORY_LOCK,))
-        row = tx.fetchone("SELECT MAX(version) FROM schema_version")
-        have = int(row[0]) if row and row[0] is not None else 0
+        # Every migration not yet recorded, not only those above the highest: numbers are reserved
+        # per piece of work, so 0005 may land before 0003 and 0003 must still run after it.
+        have = {int(r[0]) for r in tx.fetchall("SELECT version FROM schema_version")}
         for m in migrations(db.dialect):
-            if m.version <= have:
+            if m.version in have:
                 continue
             for statement in m.statements:
                 tx.execute(statement)
