@@ -225,6 +225,8 @@ class Generator:
             tracing.annotate(span, {"copydesk.reviews.count": len(evidence)})
         timings["retrieval"] = _ms(mark)
         trace["snippet_ids"] = ids = snippet_ids(trade, evidence)
+        if gap := getattr(evidence, "language_gap", None):  # answered only in the other locale
+            trace["review_language_gap"] = gap.as_record()
         ctx = replace(ctx, grounding=grounding(trade, req.locale), reviews=tuple(e.text for e in evidence))
         placeholders = [n for n in self.content.placeholders if n in values]
 

@@ -18,6 +18,7 @@ from app.generation.prompts import PromptBook
 from app.guardrails import default_checks
 from app.guardrails.link_policy import LinkPolicy
 from app.guardrails.pii_detector import PiiDetector
+from app.guardrails.review_screen import ReviewScreen
 from app.guardrails.sense import warm_up
 from app.kb import open_knowledge
 from app.kb.interface import KnowledgeBase
@@ -95,9 +96,11 @@ def build_service(settings: Settings) -> Service:
     content = load_content(settings.content_dir)
     database = open_database(settings.database_url, settings.data_dir)
     catalog = load_catalog(content.knowledge_dir)
+    pii = PiiDetector(settings.content_dir / "guardrails" / "pii.yaml")
     knowledge = open_knowledge(
-        settings.content_dir, settings.index_path, settings.chroma_url, refresh_s=settings.kb_refresh_s
-    )
+        settings.content_dir, settings.index_path, settings.chroma_url, refresh_s=settings.kb_refresh_s,
+        screen=ReviewScreen(settings.content_dir / "guardrails", pii),
+    )  # fmt: skip
 
     timeout = httpx.Timeout(settings.commerce_timeout_s)
     if settings.commerce_url:
@@ -123,7 +126,6 @@ def build_service(settings: Settings) -> Service:
         attempts=settings.llm_attempts,
         call_timeout_s=settings.llm_call_timeout_s,
     )
-    pii = PiiDetector(settings.content_dir / "guardrails" / "pii.yaml")
     # The sense checks' dictionaries (jieba, wordfreq) load beside the start, not on a request.
     threading.Thread(target=warm_up, name="sense-warm-up", daemon=True).start()
     learning = Learning.load(database, settings.content_dir)
