@@ -26,9 +26,12 @@ def open_knowledge(
     ingest_if_empty: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
     refresh_s: float = 0.0,
+    screen=None,
 ):
     """The knowledge base for a service; the first start builds the index from knowledge/. With a
-    Chroma server and `refresh_s`, other instances' ingests are picked up within about that long."""
+    Chroma server and `refresh_s`, other instances' ingests are picked up within about that long.
+    `screen(text, category)` names why a review may not be quoted (the guardrails' checks, which
+    this layer cannot import)."""
     from app.kb.documents import load_snippets
     from app.kb.embedding import UseEmbedding
     from app.kb.ingest import ingest
@@ -52,11 +55,11 @@ def open_knowledge(
         from app.kb.health import ServerHealth
 
         health = ServerHealth(client)
-    knowledge = ChromaKnowledge(collection, config, sanitizer, health)
+    knowledge = ChromaKnowledge(collection, config, sanitizer, screen, health)
     if chroma_url and refresh_s > 0:
         from app.kb.freshness import RefreshingKnowledge
 
         return RefreshingKnowledge(
-            knowledge, lambda: ChromaKnowledge(collection, config, sanitizer, health), refresh_s
+            knowledge, lambda: ChromaKnowledge(collection, config, sanitizer, screen, health), refresh_s
         )
     return knowledge
