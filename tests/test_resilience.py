@@ -375,6 +375,7 @@ def _llama_servers() -> list[int]:
 
 
 @pytest.mark.model
+@pytest.mark.slow  # ~30 s, more on a loaded machine: the model itself answers twice
 def test_the_embedded_model_killed_is_restarted_meanwhile_fallback(start_api, settings, tmp_path):
     from dataclasses import replace
 
@@ -391,10 +392,15 @@ def test_the_embedded_model_killed_is_restarted_meanwhile_fallback(start_api, se
     assert took < 20.0 + 1.0
     assert wait_until(lambda: api.get("/readyz").json()["checks"]["model"]["ready"], 60)
     assert _llama_servers() and server not in _llama_servers()
-    again = api.post("/v1/generate", json=sms_request(request_id="model-back", variants=1))
-    assert again.status_code == 200
-    reason = again.json()["variants"][0]["source_reason"]
-    assert "no usable answer" not in reason and "fallback at once" not in reason, reason  # the model answered
+    reasons = []
+    for attempt in range(3):  # a loaded machine may keep SmolLM2 past one deadline
+        again = api.post("/v1/generate", json=sms_request(request_id=f"model-back-{attempt}", variants=1))
+        assert again.status_code == 200
+        reasons.append(again.json()["variants"][0]["source_reason"])
+        if "no usable answer" not in reasons[-1] and "fallback at once" not in reasons[-1]:
+            break  # the model answered (its copy passed the checks, or failed them: either way, it is back)
+    else:
+        raise AssertionError(reasons)
 
 
 @pytest.mark.slow  # three instances start: over a minute on 2 loaded cores
