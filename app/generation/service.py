@@ -22,6 +22,7 @@ from app.guardrails.review_screen import ReviewScreen
 from app.guardrails.sense import warm_up
 from app.kb import open_knowledge
 from app.kb.interface import KnowledgeBase
+from app.learning import Context, Learning
 from app.library.library import Library
 from app.library.policy import LibraryPolicy
 from app.llm.client import LLMClient
@@ -80,6 +81,16 @@ def start_embedded_model(settings: Settings) -> EmbeddedModelServer:
     return embedded
 
 
+def library_weights(learning: Learning):
+    """The library's approved variants drawn by the outcome allocation, arms keyed by library ID."""
+
+    def weights(ctx: dict, arms: list[str]) -> dict[str, float]:
+        context = Context(ctx["journey"], ctx["channel"], ctx["locale"], ctx.get("segment"))
+        return {s.arm: s.weight for s in learning.allocate(context, arms).arms}
+
+    return weights
+
+
 def build_service(settings: Settings) -> Service:
     """Start what the settings ask for; with nothing set, the embedded model and demo catalog."""
     content = load_content(settings.content_dir)
@@ -117,6 +128,8 @@ def build_service(settings: Settings) -> Service:
     )
     # The sense checks' dictionaries (jieba, wordfreq) load beside the start, not on a request.
     threading.Thread(target=warm_up, name="sense-warm-up", daemon=True).start()
+    learning = Learning.load(database, settings.content_dir)
+    library_policy = LibraryPolicy.load(settings.content_dir / "prompts" / "library.yaml")
     generator = Generator(
         content,
         PromptBook(content),
@@ -130,6 +143,7 @@ def build_service(settings: Settings) -> Service:
         commerce_retry_after_s=settings.commerce_retry_after_s,
         audit=AuditLog(database),
         links=LinkPolicy.load(settings.content_dir / "guardrails" / "links.yaml"),
-        library=Library(database, LibraryPolicy.load(settings.content_dir / "prompts" / "library.yaml")),
+        learning=learning,
+        library=Library(database, library_policy, weights=library_weights(learning)),
     )
     return Service(settings, content, generator, llm, commerce, knowledge, embedded, database)
