@@ -340,3 +340,24 @@ def test_a_newly_approved_variant_enters_at_the_exploration_share():
         for _ in range(50)
     ]
     assert set(firsts) == {"lib_2"}
+
+
+def test_copydesk_library_review_decides_in_the_terminal(start_api, lib_settings, llm):
+    import os
+    import subprocess
+    import sys
+
+    api = start_api(lib_settings)
+    first, second = kept(api, llm, NOW), kept(api, llm, OTHER)
+    run = subprocess.run(
+        [sys.executable, "-m", "app", "library", "review", "--url", str(api.base_url), "--reviewer", "Mei"],
+        input="a\nterminal ok\nr\nflat\n",  # newest first: OTHER approved, NOW rejected
+        capture_output=True, text=True, timeout=60, env=os.environ,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "2 pending variant(s)" in run.stdout and "2 decision(s) recorded" in run.stdout
+    assert "{product} costs {price} today." in run.stdout  # the template, as the reviewer edits it
+    assert api.get(f"/v1/library/{second}").json()["status"] == "approved"
+    assert api.get(f"/v1/library/{first}").json()["status"] == "rejected"
+    trail = api.get("/v1/library/decisions").json()
+    assert [(d["action"], d["note"]) for d in trail] == [("approve", "terminal ok"), ("reject", "flat")]
