@@ -361,3 +361,10 @@ def test_copydesk_library_review_decides_in_the_terminal(start_api, lib_settings
     assert api.get(f"/v1/library/{first}").json()["status"] == "rejected"
     trail = api.get("/v1/library/decisions").json()
     assert [(d["action"], d["note"]) for d in trail] == [("approve", "terminal ok"), ("reject", "flat")]
+
+
+def test_evals_measure_the_model_not_the_library():
+    from app.evals.cases import load_cases
+
+    cases = load_cases(REPO_ROOT / "evals" / "cases")
+    assert cases and {c.generate_request("x").mode for c in cases} == {"fresh"}
