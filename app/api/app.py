@@ -18,6 +18,7 @@ from app.api import roles
 from app.api.clients import ClientLimits
 from app.api.docs import mount_offline_docs
 from app.api.errors import error, error_responses, validation_error
+from app.api.events import router as events_router
 from app.api.guard import Guard
 from app.api.library import router as library_router
 from app.api.limits import BodyLimit
@@ -27,7 +28,7 @@ from app.config import Settings
 from app.content import Content, load_content
 from app.errors import RequestError
 from app.generation.service import Service, build_service
-from app.observability import request_context
+from app.observability import request_context, tracing
 from app.personal import Personal
 from app.schemas import request_model, response_model
 from app.store.claims import RequestClaims
@@ -43,9 +44,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     settings = settings or Settings.from_env()
     # The published schema's enums come from the content files the service will serve.
     content: Content = service.content if service is not None else load_content(settings.content_dir)
-    Request_ = request_model(tuple(content.channels), tuple(content.journeys))  # noqa: N806
+    tones = tuple(t.name for t in content.tones)
+    Request_ = request_model(tuple(content.channels), tuple(content.journeys), tones)  # noqa: N806
     Response_ = response_model(tuple(t.name for t in content.tones))  # noqa: N806
     limits = ClientLimits(settings)
+    tracing.configure()  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set; off otherwise
     seal = ReplaySeal(settings.replay_keys)
     name_max_chars = int(content.formats["name_max_chars"])
 
@@ -60,6 +63,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         finally:
             if service is None:
                 await svc.aclose()
+            await asyncio.to_thread(tracing.flush)
 
     app = FastAPI(
         title="copydesk",
@@ -68,6 +72,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        telemetry=tracing.fastapi_telemetry(),  # its server span while traces are on
     )
     mount_offline_docs(app)
     app.state.settings = settings
@@ -95,6 +100,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return error(500, "internal_error", "copydesk failed to handle this request; it was logged")
 
     app.add_middleware(Guard, settings=settings, limits=limits)  # key, client name, its limits
+    app.include_router(events_router)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:
@@ -178,9 +184,7 @@ _REPLAY: dict[int | str, dict[str, Any]] = {
 
 async def _model_ready(svc: Service) -> tuple[bool, str]:
     try:
-        models = await svc.llm.transport.get_json("/models", timeout_s=3.0)
+        ids = await svc.llm.transport.model_ids(timeout_s=3.0)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return False, f"{type(exc).__name__}"
-    data = models.get("data")
-    ids = [str(m.get("id")) for m in data if isinstance(m, dict)] if isinstance(data, list) else []
     return True, ", ".join(ids)[:200] or svc.llm.model

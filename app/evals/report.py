@@ -16,6 +16,9 @@ from app.previews import bars as _bars
 from app.previews import esc as _e
 from app.previews import render as _render
 
+# Where report_gate.with_gate_section puts the gate's verdict: after the summary, before the copy.
+GATE_SLOT = "<!--gate-->"
+
 
 def _pct(values: list[float], q: int) -> float:
     if not values:
@@ -219,6 +222,7 @@ def render_html(
             )
             + "</p>"
         )
+    parts.append(GATE_SLOT)  # the gate's one line, when there is a gate (report_gate.py)
     if diff.get("flaky"):
         items = "".join(f"<li><a href='#{_e(c)}'>{_e(c)}</a>: {_e(t)}</li>" for c, t in diff["flaky"].items())
         parts.append(f"<h3>Flaky across repeats</h3><ul>{items}</ul>")
