@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -334,7 +335,11 @@ def test_a_newly_approved_variant_enters_at_the_exploration_share():
     share = firsts.count("lib_3") / len(firsts)
     assert abs(share - policy.exploration_share) < 0.02
     assert {"lib_1", "lib_2"} <= set(firsts)
-    # Weights from the outcome allocation, when given, decide instead.
+    # Weights from the outcome allocation, when given, decide instead; a new variant the posteriors
+    # favour still enters at the exploration share.
+    firsts = [preference(entries, policy, rng, {"lib_1": 0.1, "lib_2": 0.1, "lib_3": 0.8})[0].library_id
+              for _ in range(4000)]  # fmt: skip
+    assert abs(firsts.count("lib_3") / len(firsts) - policy.exploration_share) < 0.02
     firsts = [
         preference(entries, policy, rng, {"lib_1": 0.0, "lib_2": 1.0, "lib_3": 0.0})[0].library_id
         for _ in range(50)
@@ -368,3 +373,27 @@ def test_evals_measure_the_model_not_the_library():
 
     cases = load_cases(REPO_ROOT / "evals" / "cases")
     assert cases and {c.generate_request("x").mode for c in cases} == {"fresh"}
+
+
+def test_outcomes_steer_traffic_between_approved_variants(start_api, lib_settings, llm):
+    api = start_api(lib_settings)
+    good, bad = kept(api, llm, NOW), kept(api, llm, OTHER)
+    for library_id in (good, bad):
+        decide(api, library_id, "approve").raise_for_status()
+    llm.script()
+    variant_of: dict[str, str] = {}
+    while len(variant_of) < 2:  # no outcomes yet: they rotate
+        (v,) = generate(api, mode="library")["variants"]
+        variant_of[v["library_id"]] = v["variant_id"]
+    events = iter(range(10**6))
+    at = time.time()  # Unix seconds, after the variants were generated
+    for _ in range(6):  # each batch of outcomes, then a request: one update of the weights
+        batch = [{"event_id": f"e{next(events)}", "variant_id": variant_of[lid], "type": "sent", "at": at}
+                 for lid in (good, bad) for _ in range(20)]  # fmt: skip
+        won = {"variant_id": variant_of[good], "type": "converted", "at": at}
+        batch += [{"event_id": f"e{next(events)}", **won} for _ in range(10)]
+        resp = api.post("/v1/events", json={"events": batch})
+        assert resp.status_code == 200 and resp.json()["accepted"] == len(batch), resp.text
+        generate(api, mode="library")
+    served = [generate(api, mode="library")["variants"][0]["library_id"] for _ in range(20)]
+    assert served.count(good) >= 16 and llm.calls == []
