@@ -2,7 +2,6 @@
 unsubscribed, complained), idempotent by event_id, each event accepted or rejected on its own.
 GET /v1/performance: what those outcomes say per arm and context."""
 
-from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -98,6 +97,7 @@ async def post_events(batch: EventBatch, request: Request) -> Any:
 
 
 NAME = r"^[a-z][a-z0-9_]*$"
+DAY = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 
 
 class Rate(BaseModel):
@@ -168,7 +168,8 @@ async def get_performance(
         Literal["hot", "warm", "cold", "none"] | None, Query(description="`none`: requests without one")
     ] = None,
     since: Annotated[
-        date | datetime | None, Query(description="a day (UTC) or a time: counts from that day on")
+        str | None,
+        Query(pattern=DAY, description="a day, YYYY-MM-DD (UTC): counts from that day on"),  # fmt: skip
     ] = None,
 ) -> Any:
     """Per context and arm: counts per event type, rates per send with 95 % intervals, probability of
@@ -180,6 +181,7 @@ async def get_performance(
         return PerformanceAnswer(goal=learning.policy.goal, policy_version=learning.policy.version,
                                  since=None, contexts=[])  # fmt: skip
     owner = None if roles.reads_everything(settings) else roles.client()
-    day = since.date().isoformat() if isinstance(since, datetime) else since.isoformat() if since else None
-    filters = Filters(journey, channel, locale, segment, day)
+    # Compared as text with the stored days (YYYY-MM-DD sorts as it counts): 2026-02-31 reads as
+    # "after 30 February", so every string the pattern admits is served.
+    filters = Filters(journey, channel, locale, segment, since)
     return await run_for(learning.db, performance, learning.store, learning.policy, owner, filters)
