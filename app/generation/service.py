@@ -85,8 +85,12 @@ def library_weights(learning: Learning):
     """The library's approved variants drawn by the outcome allocation, arms keyed by library ID."""
 
     def weights(ctx: dict, arms: list[str]) -> dict[str, float]:
+        """Empty while no arm has a send: then they rotate, least served first (variety)."""
         context = Context(ctx["journey"], ctx["channel"], ctx["locale"], ctx.get("segment"))
-        return {s.arm: s.weight for s in learning.allocate(context, arms).arms}
+        shares = learning.allocate(context, arms).arms
+        if not any(s.sends for s in shares):
+            return {}
+        return {s.arm: s.weight for s in shares}
 
     return weights
 
