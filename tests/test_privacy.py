@@ -222,3 +222,28 @@ def test_transport_of_clients_that_reuse_connections_keeps_their_identity(start_
         gen = a.json()["generation_id"]
         assert conn.get(f"/v1/generations/{gen}", headers=as_("engine-b")).status_code == 404
         assert conn.get(f"/v1/generations/{gen}", headers=as_("engine-a")).status_code == 200
+
+
+def test_metrics_can_require_a_key(start_api, settings):
+    api = start_api(keyed(settings), metrics_key="scrape-9f2c")
+    assert api.get("/metrics").status_code == 401
+    assert api.get("/metrics", headers=as_("auditor")).status_code == 401  # an API key is not it
+    scraped = api.get("/metrics", headers={"Authorization": "Bearer scrape-9f2c"})
+    assert scraped.status_code == 200 and "copydesk_request_seconds" in scraped.text
+
+
+def test_metrics_can_live_on_another_address(settings, tmp_path):
+    """`serve` with COPYDESK_METRICS_ADDR: /metrics answers there, and the API's port has none."""
+    from tests.servers import free_port
+    from tests.test_scaleout import _serve
+
+    port, metrics_port = free_port(), free_port()
+    env = {"COPYDESK_METRICS_ADDR": f"127.0.0.1:{metrics_port}", "COPYDESK_API_KEYS": "engine-a:key-a-5f1c0e"}
+    proc = _serve(settings, port, env, tmp_path / "serve.log")
+    try:
+        assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).status_code == 404
+        apart = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+        assert apart.status_code == 200 and "copydesk_request_seconds" in apart.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
