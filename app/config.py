@@ -53,6 +53,10 @@ class Settings:
     llm_model: str | None = None
     llm_api_key: str | None = None
     llm_json_mode: str | None = None
+    # Azure OpenAI (AsyncAzureOpenAI): the resource's endpoint, the API version, the deployment.
+    llm_azure_endpoint: str | None = None
+    llm_api_version: str | None = None
+    llm_deployment: str | None = None
     commerce_url: str | None = None
     chroma_url: str | None = None
     index_dir: Path | None = None
@@ -65,6 +69,7 @@ class Settings:
     max_repairs: int = 1
     commerce_timeout_s: float = 2.0
     commerce_cache_ttl_s: float = 30.0
+    commerce_retry_after_s: float = 10.0  # Retry-After of a 503 commerce_unavailable, unless the API sent one
     local_model: Path | None = None
     local_model_threads: int = field(default_factory=half_the_cores)
     local_model_slots: int = 4  # the most variants a request may ask for, generated side by side
@@ -110,7 +115,12 @@ class Settings:
 
     @property
     def uses_embedded_model(self) -> bool:
-        return not self.llm_base_url
+        return not self.llm_base_url and not self.llm_azure_endpoint
+
+    @property
+    def model_name(self) -> str | None:
+        """The model asked for: COPYDESK_LLM_MODEL, else Azure's deployment name."""
+        return self.llm_model or self.llm_deployment
 
     @property
     def json_mode(self) -> str:
@@ -125,8 +135,18 @@ class Settings:
             raise ValueError(f"COPYDESK_LLM_JSON_MODE must be one of {', '.join(JSON_MODES)}, got {mode!r}")
         named = parse_api_keys(env.get("COPYDESK_API_KEYS", ""))
         keys = frozenset(key for _, key in named)
+        azure = env.get("COPYDESK_LLM_AZURE_ENDPOINT") or None
+        if azure and env.get("COPYDESK_LLM_BASE_URL"):
+            raise ValueError("set COPYDESK_LLM_BASE_URL or COPYDESK_LLM_AZURE_ENDPOINT, not both")
+        if azure and not env.get("COPYDESK_LLM_API_VERSION"):
+            raise ValueError("COPYDESK_LLM_AZURE_ENDPOINT needs COPYDESK_LLM_API_VERSION (e.g. 2024-10-21)")
+        if azure and not (env.get("COPYDESK_LLM_DEPLOYMENT") or env.get("COPYDESK_LLM_MODEL")):
+            raise ValueError("COPYDESK_LLM_AZURE_ENDPOINT needs COPYDESK_LLM_DEPLOYMENT (the deployment)")
         return cls(
             llm_base_url=env.get("COPYDESK_LLM_BASE_URL") or None,
+            llm_azure_endpoint=azure,
+            llm_api_version=env.get("COPYDESK_LLM_API_VERSION") or None,
+            llm_deployment=env.get("COPYDESK_LLM_DEPLOYMENT") or None,
             llm_model=env.get("COPYDESK_LLM_MODEL") or None,
             llm_api_key=env.get("COPYDESK_LLM_API_KEY") or None,
             llm_json_mode=mode,
@@ -142,6 +162,7 @@ class Settings:
             max_repairs=_int(env, "COPYDESK_MAX_REPAIRS", cls.max_repairs),
             commerce_timeout_s=_float(env, "COPYDESK_COMMERCE_TIMEOUT_S", cls.commerce_timeout_s),
             commerce_cache_ttl_s=_float(env, "COPYDESK_COMMERCE_CACHE_TTL_S", 30.0),
+            commerce_retry_after_s=_float(env, "COPYDESK_COMMERCE_RETRY_AFTER_S", cls.commerce_retry_after_s),
             local_model=Path(env["COPYDESK_LOCAL_MODEL"]) if env.get("COPYDESK_LOCAL_MODEL") else None,
             local_model_threads=_positive(env, "COPYDESK_LOCAL_MODEL_THREADS", half_the_cores()),
             local_model_slots=_positive(env, "COPYDESK_LOCAL_MODEL_SLOTS", cls.local_model_slots),

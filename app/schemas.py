@@ -8,6 +8,7 @@ published schema through `request_model` / `response_model`, built from the cont
 from __future__ import annotations
 
 import unicodedata
+from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -22,7 +23,8 @@ from pydantic import (
 )
 
 Locale = Literal["zh-CN", "en-US"]
-Source = Literal["llm", "repaired", "fallback"]
+Source = Literal["llm", "repaired", "fallback", "library"]
+Mode = Literal["fresh", "library", "approved_only"]
 
 # A SKU or offer ID: letters and digits in runs joined by single `.`, `_` or `-`. No `/`, `?`, `%`,
 # `#`, space or dot segment, so it is one literal path segment of the commerce API.
@@ -63,6 +65,14 @@ def _integral(value: Any) -> Any:
     """JSON Schema counts 2.0 as an integer; strict mode still refuses true, "2" and 2.5."""
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
+
+def _unique(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError("each tone at most once")
+    return values
+
+
+_TONE_LIST = Field(min_length=1, max_length=4, json_schema_extra={"uniqueItems": True})
 
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
 ContentName = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=NAME_PATTERN)]
@@ -123,6 +133,25 @@ class GenerateRequest(BaseModel):
     offer_id: ItemId | None = None
     audience: Audience = Field(default_factory=Audience)
     variants: Annotated[int, BeforeValidator(_integral)] = Field(default=2, ge=1, le=4)
+    tones: Literal["auto"] | Annotated[list[ContentName], _TONE_LIST, AfterValidator(_unique)] | None = Field(
+        default=None,
+        description='the variants\' tones: "auto" draws them from what converted in this context '
+        "(Thompson sampling on the outcomes posted to /v1/events); a list gives the first variants "
+        "these tones, the rest follow prompts/tones.yaml's order; unset, that order",
+    )
+    mode: Mode | None = Field(
+        default=None,
+        description="`fresh`: the model writes every variant; `library`: approved library variants of this "
+        "context, re-checked against today's facts, the model writing only what is missing; `approved_only`: "
+        "approved variants, else fallback copy. Unset: the journey's `mode` in prompts/journeys.yaml",
+    )
+    on_commerce_unavailable: Literal["claim_free", "fail"] = Field(
+        default="claim_free",
+        description="what a price, stock or offer the commerce API could not give means: `claim_free` "
+        "copy that states none of them (`checked_against` says which), or `fail`: 503 "
+        "`commerce_unavailable` with Retry-After (no answer), 502 `commerce_malformed` (an answer that "
+        "broke the contract)",
+    )
 
 
 class CheckOut(BaseModel):
@@ -147,6 +176,80 @@ class VariantOut(BaseModel):
     repair: Literal["cut", "reask"] | None = Field(
         default=None, description='for source "repaired": a deterministic cut to fit, or a re-ask'
     )
+    weight: float = Field(
+        ge=0,
+        le=1,
+        description="share of this context's traffic to send this variant: with the hold-out's, "
+        "the weights sum to 1 (see allocation)",
+    )
+    library_id: str | None = Field(
+        default=None, description='for source "library": the approved library variant it was filled from'
+    )
+
+
+class ArmOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    variant_id: str
+    arm: str = Field(
+        description="what outcomes of this variant count for: tone@prompt_version, or a library variant's ID"
+    )
+    weight: float = Field(ge=0, le=1)
+    p_best: float = Field(ge=0, le=1, description="probability that this arm is best for the goal")
+    sends: int = Field(ge=0, description="`sent` events of this arm in this context so far")
+    prior: Literal["arm", "family", "parent", "none"] = Field(
+        description="where this context's prior came from: the arm, its tone or every arm over the "
+        "journey and channel's other locales and segments; none: no outcomes there"
+    )
+    flags: list[str] = Field(
+        description="`unsubscribed_above_baseline`, `complained_above_ceiling`…: held at the floor"
+    )
+
+
+class AllocationOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    policy_version: str = Field(description="hash of guardrails/allocation.yaml that decided")
+    goal: Literal["clicked", "converted"]
+    hold_out: float = Field(ge=0, le=1, description="share to send nothing (0 when not configured)")
+    hold_out_id: str | None = Field(
+        description="the variant_id to post the hold-out's events under; null without a hold-out"
+    )
+    reason: str = Field(description="what moved the weights, in words")
+    arms: list[ArmOut]
+
+
+VerificationStatus = Literal["verified", "unavailable", "malformed"]
+_STATUS = (
+    "`verified` (from the commerce API), `unavailable` (no answer: timeout, refused, 5xx, 429) or "
+    "`malformed` (an answer that broke the contract; `field` names where)"
+)
+_AS_OF = "when the commerce API gave the fact (a cached fact keeps its fetch time); null when unverified"
+
+
+class SkuChecked(BaseModel):
+    sku: str
+    price_verified: bool = Field(description="price and list price from the commerce API")
+    stock_verified: bool = Field(description="stock from the commerce API")
+    status: VerificationStatus = Field(description=_STATUS)
+    as_of: datetime | None = Field(description=_AS_OF)
+    field: str | None = Field(default=None, description="for `malformed`: the answer's field at fault")
+
+
+class OfferChecked(BaseModel):
+    offer_id: str
+    verified: bool = Field(description="terms, code and end date from the commerce API")
+    status: VerificationStatus = Field(description=_STATUS)
+    as_of: datetime | None = Field(description=_AS_OF)
+    field: str | None = Field(default=None, description="for `malformed`: the answer's field at fault")
+
+
+class CheckedAgainst(BaseModel):
+    """What the copy was checked against: an unverified fact never appears in the copy."""
+
+    all_verified: bool = Field(description="every SKU and the offer verified")
+    skus: list[SkuChecked]
+    offer: OfferChecked | None = Field(description="null when the request named no offer")
 
 
 class GenerateResponse(BaseModel):
@@ -155,7 +258,13 @@ class GenerateResponse(BaseModel):
     model: str
     prompt_version: str
     snippet_ids: list[str] = Field(description="knowledge base snippets the prompt drew on")
+    checked_against: CheckedAgainst | None = Field(
+        default=None,
+        description="the trade facts the copy was checked against: per SKU price and stock, the offer, "
+        "each verified or not and as of when",
+    )
     variants: list[VariantOut]
+    allocation: AllocationOut = Field(description="how the weights were decided (see docs/learning.md)")
 
 
 class ErrorDetail(BaseModel):
@@ -173,15 +282,23 @@ def _enum(names: tuple[str, ...]) -> Any:
 
 
 @cache
-def request_model(channels: tuple[str, ...], journeys: tuple[str, ...]) -> type[GenerateRequest]:
-    """GenerateRequest with `channel` and `journey` as the enums of guardrails/channels.yaml and
-    prompts/journeys.yaml, so the published schema says exactly what is served."""
+def request_model(
+    channels: tuple[str, ...], journeys: tuple[str, ...], tones: tuple[str, ...] = ()
+) -> type[GenerateRequest]:
+    """GenerateRequest with `channel`, `journey` and `tones` as the enums of guardrails/channels.yaml,
+    prompts/journeys.yaml and prompts/tones.yaml, so the published schema says exactly what is served."""
+    extra: dict[str, Any] = {}
+    if tones:
+        base = GenerateRequest.model_fields["tones"]
+        listed = Annotated[list[_enum(tones)], _TONE_LIST, AfterValidator(_unique)]  # type: ignore[misc]
+        extra["tones"] = (Literal["auto"] | listed | None, Field(default=None, description=base.description))
     return create_model(  # type: ignore[call-overload, no-any-return]
         "GenerateRequest",
         __base__=GenerateRequest,
         __module__=__name__,
         channel=(_enum(channels), Field(description="a channel of guardrails/channels.yaml")),
         journey=(_enum(journeys), Field(description="a journey of prompts/journeys.yaml")),
+        **extra,
     )
 
 

@@ -84,6 +84,7 @@ class ScriptedModel:
     queue: list[Reply] = field(default_factory=list)
     default: Callable[[dict[str, Any]], Reply] | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)  # each call's request headers
     call_times: list[float] = field(default_factory=list)  # time.monotonic() of each call
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -92,6 +93,7 @@ class ScriptedModel:
             self.queue = list(replies)
             self.default = default
             self.calls = []
+            self.headers = []
             self.call_times = []
 
     def _next(self, body: dict[str, Any]) -> Reply:
@@ -114,6 +116,7 @@ class ScriptedModel:
         @api.post("/v1/chat/completions")
         async def chat(request: Request) -> JSONResponse:
             body = await request.json()
+            self.headers.append(dict(request.headers))
             reply = self._next(body)
             if reply.stall_s:
                 await asyncio.sleep(reply.stall_s)

@@ -121,3 +121,50 @@ def test_the_model_server_does_not_outlive_the_service():
         time.sleep(0.2)
     os.kill(child, 9)
     raise AssertionError("the embedded model server outlived the process that started it")
+
+
+def test_the_sdk_path_on_the_embedded_model():
+    """The same client as for a remote model (openai SDK, tenacity) against llama.cpp's server: an
+    answer parses, one cut at max_tokens is kept raw and not asked again, a long one ends at the
+    deadline."""
+    import asyncio
+    import time
+
+    from pydantic import BaseModel, Field
+
+    from app.llm.client import LLMClient, LLMFailed
+    from app.llm.deadline import Deadline
+    from app.llm.embedded import EmbeddedModelServer
+    from app.llm.transport import ModelTimeout, ModelTransport
+
+    class Short(BaseModel):
+        body: str = Field(max_length=20)
+
+    class Long(BaseModel):
+        body: str = Field(min_length=400)  # the grammar makes the model write at least this
+
+    messages = [{"role": "user", "content": "Write a one-line note about running shoes as JSON."}]
+    with EmbeddedModelServer(threads=1, slots=1, context=1024) as server:
+        client = LLMClient(ModelTransport(server.base_url, "none"), server.model.alias, attempts=2)
+
+        async def run(output, deadline_s: float, max_tokens: int):
+            started = time.monotonic()
+            try:
+                return await client.complete(messages, output, Deadline(deadline_s), max_tokens=max_tokens)
+            except LLMFailed as exc:
+                return exc, time.monotonic() - started
+
+        async def all_three():
+            try:
+                return (
+                    await run(Short, 60, 60),
+                    await run(Short, 60, 3),
+                    await run(Long, 1.0, 800),
+                )
+            finally:
+                await client.transport.aclose()
+
+        done, (cut, _), (late, late_s) = asyncio.run(all_three())
+    assert len(done.parsed.body) <= 20 and done.completion_tokens > 0
+    assert "cut off" in str(cut) and len(cut.raw_outputs) == 1  # raw kept, not asked twice
+    assert isinstance(late.__cause__, ModelTimeout) and late_s < 1.5

@@ -20,7 +20,6 @@ from app.llm.transport import (
     ModelTimeout,
     ModelTransport,
     ModelUnreachable,
-    proxy_for,
 )
 from tests.servers import Reply, free_port, ok
 
@@ -35,6 +34,7 @@ class RawServer:
     def __init__(self, answer: bytes, pause_at: int | None = None) -> None:
         self.answer = answer
         self.pause_at = pause_at  # send this many bytes, wait, then the rest (a body in pieces)
+        self.received: list[bytes] = []  # the start of each request
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         threading.Thread(target=self._serve, daemon=True).start()
@@ -46,7 +46,7 @@ class RawServer:
             except OSError:
                 return
             with conn:
-                conn.recv(65536)
+                self.received.append(conn.recv(65536))
                 cut = self.pause_at or len(self.answer)
                 conn.sendall(self.answer[:cut])
                 time.sleep(0.1 if self.pause_at else 0)
@@ -60,7 +60,7 @@ class RawServer:
 def call(transport: ModelTransport, timeout_s: float = 5.0) -> dict:
     async def once() -> dict:
         try:
-            return await transport.post_json("/chat/completions", {"model": "m", "messages": []}, timeout_s)
+            return await transport.chat({"model": "m", "messages": []}, timeout_s)
         finally:
             await transport.aclose()
 
@@ -132,7 +132,7 @@ def test_one_transport_serves_successive_event_loops(llm):
     llm.script(default=lambda _: ok({"body": "好"}))
 
     async def once() -> str:
-        return (await transport.post_json("/chat/completions", {"messages": []}, 5))["model"]
+        return (await transport.chat({"messages": []}, 5))["model"]
 
     assert asyncio.run(once()) == asyncio.run(once()) == "scripted"
     asyncio.run(transport.aclose())
@@ -154,8 +154,13 @@ def test_retries_end_in_llm_failed_with_every_raw_answer(llm):
     assert len(llm.calls) == 3
 
 
-def test_the_proxy_comes_from_the_environment_and_no_proxy_is_honoured(monkeypatch):
-    monkeypatch.setenv("http_proxy", "http://proxy.internal:3128")
+def test_the_proxy_comes_from_the_environment_and_no_proxy_is_honoured(monkeypatch, llm):
+    body = b'{"proxied": true}'
+    proxy = RawServer(b"HTTP/1.1 200 OK\r\ncontent-length: 17\r\nconnection: close\r\n\r\n" + body)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.port}")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    assert proxy_for("http://models.internal:8000/v1") == "http://proxy.internal:3128"
-    assert proxy_for("http://127.0.0.1:8000/v1") is None
+    assert call(ModelTransport("http://models.internal:8000/v1", "k")) == {"proxied": True}
+    assert proxy.received[0].startswith(b"POST http://models.internal:8000/v1/chat/completions ")
+    llm.script(ok({"body": "x"}))
+    assert call(ModelTransport(llm.url, "k"))["model"] == "m"  # 127.0.0.1: straight to the model
+    assert len(proxy.received) == 1 and len(llm.calls) == 1

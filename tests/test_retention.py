@@ -63,12 +63,20 @@ def test_the_auditor_erases_one_clients_request(start_api, settings, llm, backen
     body = sms_request(request_id="erase-me", variants=1)
     a = api.post("/v1/generate", json=body, headers=as_("engine-a")).json()
     b = api.post("/v1/generate", json=body, headers=as_("engine-b")).json()
+    for answer, who in ((a, "engine-a"), (b, "engine-b")):  # an outcome of each (issue 20's events)
+        event = {"event_id": f"sent-{who}", "variant_id": answer["variants"][0]["variant_id"], "type": "sent",
+                 "at": time.time() - 1}  # fmt: skip
+        assert api.post("/v1/events", json={"events": [event]}, headers=as_(who)).json()["accepted"] == 1
     refused = api.delete("/v1/requests/erase-me", headers=as_("engine-a"))
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden_role"
 
     done = api.delete("/v1/requests/erase-me", params={"client": "engine-a"}, headers=as_("auditor"))
     assert done.status_code == 200, done.text
-    assert done.json()["deleted"] == {"generations": 1, "idempotency": 1}
+    deleted = done.json()["deleted"]
+    assert {k: deleted[k] for k in ("generations", "idempotency", "variants", "events")} == dict.fromkeys(
+        ("generations", "idempotency", "variants", "events"), 1
+    )
+    assert deleted["library"] == 1  # its copy stays in the library as content, unlinked from the request
     assert api.get(f"/v1/generations/{a['generation_id']}", headers=as_("auditor")).status_code == 404
     assert api.get(f"/v1/generations/{b['generation_id']}", headers=as_("engine-b")).status_code == 200
     stored = _all_text(cfg)
@@ -99,7 +107,7 @@ def test_db_erase_removes_a_request_of_every_client(start_api, settings, llm, ba
         "/v1/generate", json=sms_request(request_id="keep-me", variants=1), headers=as_("engine-a")
     )
     out = cli(cfg, "erase", "--request-id", "forget-me")
-    assert "forget-me: erased 2 from idempotency, 2 from generations" in out
+    assert "forget-me: erased" in out and "2 from idempotency, 2 from generations" in out
     stored = _all_text(cfg)
     assert not [g for g in gens if g in stored] and keep.json()["generation_id"] in stored
     (log, *_) = json.loads("[" + ",".join(cli(cfg, "deletions").splitlines()) + "]")
@@ -113,7 +121,7 @@ def _age(settings: Settings, seconds: float) -> None:
     """Make every stored row `seconds` older, as if it had been written then."""
     db = open_database(settings.database_url, settings.data_dir, upgrade=False)
     try:
-        for table in ("generations", "idempotency"):
+        for table in ("generations", "idempotency", "variants", "library", "library_links"):
             db.execute(f"UPDATE {table} SET created_at = created_at - ?", (seconds,))  # noqa: S608
     finally:
         db.close()
@@ -171,7 +179,7 @@ def test_purge_deletes_what_is_past_its_keep_time_while_serving(start_api, setti
     finally:
         stop.set()
         worker.join()
-    assert "purged 3001 from idempotency, 3001 from generations" in out
+    assert "3001 from idempotency, 3001 from generations" in out
     assert served and set(served) == {200}  # requests kept being answered while it ran
     stored = _all_text(cfg)
     assert (
@@ -186,7 +194,10 @@ def test_purge_deletes_what_is_past_its_keep_time_while_serving(start_api, setti
     )
     assert "Idempotent-Replay" not in again.headers  # its replay went with it
     (log, *_) = json.loads("[" + ",".join(cli(cfg, "deletions").splitlines()) + "]")
-    assert log["action"] == "purge" and log["deleted"] == {"idempotency": 3001, "generations": 3001}
+    assert log["action"] == "purge" and log["actor"].startswith("cli:")
+    assert {k: log["deleted"][k] for k in ("idempotency", "generations", "variants")} == {
+        "idempotency": 3001, "generations": 3001, "variants": 1}  # fmt: skip
+    assert log["deleted"]["library"] == 1  # its copy kept as library content, unlinked from the request
 
 
 def test_serve_purges_on_a_schedule(start_api, settings, llm, backend):

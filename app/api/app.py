@@ -20,7 +20,9 @@ from app.api.clients import ClientLimits
 from app.api.docs import mount_offline_docs
 from app.api.erasure import erasure_router
 from app.api.errors import error, error_responses, validation_error
+from app.api.events import router as events_router
 from app.api.guard import Guard
+from app.api.library import router as library_router
 from app.api.limits import BodyLimit
 from app.api.metrics import metrics_response, observed
 from app.api.once import answer_once
@@ -29,7 +31,7 @@ from app.config import Settings
 from app.content import Content, load_content
 from app.errors import RequestError
 from app.generation.service import Service, build_service
-from app.observability import request_context
+from app.observability import request_context, tracing
 from app.personal import Personal
 from app.schemas import request_model, response_model
 from app.store.claims import RequestClaims
@@ -45,9 +47,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     settings = settings or Settings.from_env()
     # The published schema's enums come from the content files the service will serve.
     content: Content = service.content if service is not None else load_content(settings.content_dir)
-    Request_ = request_model(tuple(content.channels), tuple(content.journeys))  # noqa: N806
+    tones = tuple(t.name for t in content.tones)
+    Request_ = request_model(tuple(content.channels), tuple(content.journeys), tones)  # noqa: N806
     Response_ = response_model(tuple(t.name for t in content.tones))  # noqa: N806
     limits = ClientLimits(settings)
+    tracing.configure()  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set; off otherwise
     seal = ReplaySeal(settings.replay_keys)
     name_max_chars = int(content.formats["name_max_chars"])
 
@@ -65,6 +69,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             await purge.aclose()
             if service is None:
                 await svc.aclose()
+            await asyncio.to_thread(tracing.flush)
 
     app = FastAPI(
         title="copydesk",
@@ -73,8 +78,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        telemetry=tracing.fastapi_telemetry(),  # its server span while traces are on
     )
     mount_offline_docs(app)
+    app.state.settings = settings
+    app.include_router(library_router)  # the variant library, its review and page
     app.add_middleware(BodyLimit)
 
     @app.exception_handler(RequestValidationError)
@@ -83,7 +91,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     @app.exception_handler(RequestError)
     async def on_request_error(_: Request, exc: RequestError) -> JSONResponse:
-        return error(exc.status, exc.code, exc.message, exc.field)
+        return error(exc.status, exc.code, exc.message, exc.field, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -98,6 +106,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return error(500, "internal_error", "copydesk failed to handle this request; it was logged")
 
     app.add_middleware(Guard, settings=settings, limits=limits)  # key, client name, its limits
+    app.include_router(events_router)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics(request: Request) -> Response:
@@ -132,7 +141,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     @app.post(
         "/v1/generate",
         response_model=Response_,
-        responses={**_REPLAY, **error_responses(400, 401, 403, 404, 409, 413, 422, 429, 500)},
+        responses={**_REPLAY, **error_responses(400, 401, 403, 404, 409, 413, 422, 429, 500, 502, 503)},
         tags=["copy"],
     )
     async def generate(req: Request_, request: Request) -> Any:  # type: ignore[valid-type]
@@ -190,9 +199,7 @@ _REPLAY: dict[int | str, dict[str, Any]] = {
 
 async def _model_ready(svc: Service) -> tuple[bool, str]:
     try:
-        models = await svc.llm.transport.get_json("/models", timeout_s=3.0)
+        ids = await svc.llm.transport.model_ids(timeout_s=3.0)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return False, f"{type(exc).__name__}"
-    data = models.get("data")
-    ids = [str(m.get("id")) for m in data if isinstance(m, dict)] if isinstance(data, list) else []
     return True, ", ".join(ids)[:200] or svc.llm.model

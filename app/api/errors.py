@@ -16,13 +16,19 @@ _DESCRIPTIONS = {
     401: "COPYDESK_API_KEYS is set and no valid `Authorization: Bearer <key>` was sent",
     403: "COPYDESK_API_KEYS is unset and the caller is not on loopback; `forbidden_role`: the client "
     "lacks the role this route needs (COPYDESK_API_ROLES)",
-    404: "an ID names nothing: `unknown_sku`, `unknown_offer`, `unknown_generation`",
+    404: "an ID names nothing (or another client's record): `unknown_sku`, `unknown_offer`, "
+    "`unknown_generation`, `unknown_library_entry`",
     409: "`idempotency_conflict` (the request_id came before with another body), `offer_expired`, "
-    "`offer_not_applicable` (the offer does not cover these SKUs)",
+    "`offer_not_applicable` (the offer does not cover these SKUs), `library_state` (a decision the "
+    "entry's status does not allow), `edit_fails_checks` (an edited variant fails a check today)",
     413: "the body is larger than the largest valid request",
     422: "a field breaks the schema: `invalid_field`, `missing_field`, `unknown_field`, `unknown_journey`",
     429: "too many requests from this client",
     500: "a fault of copydesk; it was logged",
+    502: "`commerce_malformed`: the request asked `on_commerce_unavailable: fail` and the commerce API's "
+    "answer for the named field broke its contract",
+    503: "`commerce_unavailable`: the request asked `on_commerce_unavailable: fail` and the commerce API "
+    "could not be reached; retry after `Retry-After` seconds",
 }
 
 
@@ -63,6 +69,8 @@ def field_path(loc: Sequence[Any]) -> str | None:
     parts = list(loc[1:] if loc and loc[0] in ("body", "path", "query") else loc)
     out = ""
     for p in parts:
+        if isinstance(p, str) and "[" in p:  # a union member's tag ("literal['auto']"), not a field
+            continue
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
     return out or None
 

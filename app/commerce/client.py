@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
-from typing import TypeVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -24,17 +27,45 @@ _ID = re.compile(ID_PATTERN)
 
 T = TypeVar("T", bound=BaseModel)
 
+log = logging.getLogger(__name__)
+
 
 class CommerceNotFound(Exception):
     """The commerce API says the SKU or offer does not exist."""
 
 
 class CommerceUnavailable(Exception):
-    """The commerce API could not be reached or answered garbage; facts are unknown."""
+    """The commerce API could not be reached, or answered with a server error; facts are unknown.
+    `retry_after_s`: what the API's own Retry-After said, when it sent one."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class CommerceMalformed(Exception):
+    """The commerce API answered, but not in the contract's shape: this one fact is unknown. Not an
+    outage: the API is up, and every other fact it gave is still good. `field` names what broke."""
+
+    def __init__(self, path: str, field: str, problem: str) -> None:
+        super().__init__(f"GET {path}: malformed {field}: {problem}")
+        self.path = path
+        self.field = field
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Answer(Generic[T]):
+    """A fact and when the commerce API gave it (a cached fact keeps the time it was fetched)."""
+
+    value: T
+    as_of: datetime
 
 
 class _Transient(Exception):
-    pass
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class TTLCache:
@@ -74,18 +105,17 @@ class CommerceClient:
         self.attempts = attempts
 
     async def sku(self, sku: str) -> Sku:
-        found = await self._get(_path("skus", sku), Sku)
-        if found.sku != sku:
-            raise CommerceUnavailable(f"asked for SKU {sku!r}, the commerce API answered {found.sku!r}")
-        return found
+        return (await self.sku_answer(sku)).value
 
     async def offer(self, offer_id: str) -> Offer:
-        found = await self._get(_path("offers", offer_id), Offer)
-        if found.offer_id != offer_id:
-            raise CommerceUnavailable(
-                f"asked for offer {offer_id!r}, the commerce API answered {found.offer_id!r}"
-            )
-        return found
+        return (await self.offer_answer(offer_id)).value
+
+    async def sku_answer(self, sku: str) -> Answer[Sku]:
+        """The SKU and when it was fetched; CommerceNotFound, CommerceUnavailable, CommerceMalformed."""
+        return await self._get(_path("skus", sku), Sku, ("sku", sku))
+
+    async def offer_answer(self, offer_id: str) -> Answer[Offer]:
+        return await self._get(_path("offers", offer_id), Offer, ("offer_id", offer_id))
 
     async def ping(self) -> bool:
         """Reachable means any answer that is not a server error."""
@@ -98,7 +128,8 @@ class CommerceClient:
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    async def _get(self, path: str | CommerceNotFound, model: type[T]) -> T:
+    async def _get(self, path: str | CommerceNotFound, model: type[T], key: tuple[str, str]) -> Answer[T]:
+        """`key`: the answer's identifying field and the value it must have (the ID asked for)."""
         if isinstance(path, CommerceNotFound):
             raise path
         cached = self.cache.get(path)
@@ -117,11 +148,21 @@ class CommerceClient:
                 with attempt:
                     value = await self._fetch(path, model)
         except _Transient as exc:
-            raise CommerceUnavailable(str(exc)) from exc
-        self.cache.put(path, value)
+            raise CommerceUnavailable(str(exc), exc.retry_after_s) from exc
+        except CommerceMalformed as exc:
+            _malformed(exc, model)
+            raise
         if isinstance(value, CommerceNotFound):
+            self.cache.put(path, value)
             raise value
-        return value
+        field, wanted = key
+        if getattr(value, field) != wanted:
+            exc = CommerceMalformed(path, field, f"asked for {wanted!r}, answered {getattr(value, field)!r}")
+            _malformed(exc, model)
+            raise exc
+        answer = Answer(value, datetime.now(UTC))
+        self.cache.put(path, answer)
+        return answer
 
     async def _fetch(self, path: str, model: type[T]) -> T | CommerceNotFound:
         try:
@@ -133,13 +174,35 @@ class CommerceClient:
         if resp.status_code in (400, 404, 410, 422):  # what an API says of an ID it does not know
             return CommerceNotFound(path)
         if resp.status_code >= 500 or resp.status_code == 429:
-            raise _Transient(f"GET {path}: HTTP {resp.status_code}")
+            raise _Transient(f"GET {path}: HTTP {resp.status_code}", _retry_after(resp))
         if resp.status_code != 200:
             raise CommerceUnavailable(f"GET {path}: HTTP {resp.status_code}")
         try:
-            return model.model_validate(resp.json())
-        except (ValueError, ValidationError) as exc:
-            raise CommerceUnavailable(f"GET {path}: malformed answer") from exc
+            body = resp.json()
+        except ValueError as exc:
+            raise CommerceMalformed(path, "body", "not JSON") from exc
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = first.get("loc") or ("body",)
+            raise CommerceMalformed(path, str(loc[0]), first.get("msg", "invalid")) from exc
+
+
+def _malformed(exc: CommerceMalformed, model: type[BaseModel]) -> None:
+    """Logged with the field and counted by resource and field (both bounded: the contract's names)."""
+    resource = model.__name__.lower()
+    field = exc.field if exc.field in model.model_fields else "body"
+    log.warning("commerce API broke the contract: %s", exc)
+    telemetry.COMMERCE_MALFORMED.labels(resource, field).inc()
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    """The API's Retry-After in seconds, when it sent one as a number."""
+    try:
+        return max(0.0, float(resp.headers.get("retry-after", "")))
+    except ValueError:
+        return None
 
 
 def _path(collection: str, item_id: str) -> str | CommerceNotFound:

@@ -33,7 +33,8 @@ class Offer(BaseModel):
     min_spend: float
     code: str
     expires_at: datetime
-    skus: list[str]
+    # Empty, null or missing: every product (the contract; many commerce systems write null).
+    skus: list[str] | None = None
     terms: str | dict[str, str]
 
     def terms_for(self, locale: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import html
 import json
 import re
 import statistics
@@ -11,8 +10,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from app.channels import ChannelSpec
 from app.evals.runner import CaseRun
+from app.previews import CSS as PREVIEW_CSS
+from app.previews import bars as _bars
+from app.previews import esc as _e
+from app.previews import render as _render
+
+# Where report_gate.with_gate_section puts the gate's verdict: after the summary, before the copy.
+GATE_SLOT = "<!--gate-->"
 
 
 def _pct(values: list[float], q: int) -> float:
@@ -123,61 +128,8 @@ def flaky_cases(runs: list[CaseRun]) -> dict[str, str]:
 
 
 # -- HTML ----------------------------------------------------------------------------------------
-CSS = (Path(__file__).parent / "report.css").read_text(encoding="utf-8")
-
-
-def _e(text: Any) -> str:
-    return html.escape("" if text is None else str(text))
-
-
-def _render(v: dict, spec: ChannelSpec, locale: str) -> str:
-    title, body, cta = v["title"] or "", v["body"], v["cta"] or ""
-    if spec.name == "sms":
-        return f'<div class="sms">{_e(body)}</div>'
-    if spec.name == "push":
-        limit = spec.limit("title", locale)
-        shown = title if len(title) <= limit else title[:limit] + "…"
-        return (f'<div class="push"><div class="t">{_e(shown)}</div><div>{_e(body)}</div></div>'
-                f"{_vendor_cuts(title, body, spec)}")  # fmt: skip
-    if spec.name == "email":
-        pre = body.replace("\n", " ")[:60]
-        return (f'<div class="email"><div class="subj">{_e(title)}</div><div class="pre">{_e(pre)}…</div>'
-                f'<div class="b">{_e(body)}</div><div class="b"><span class="btn">{_e(cta)}</span></div></div>')  # fmt: skip
-    if spec.name == "wechat":
-        return (f'<div class="wechat"><b>{_e(title)}</b><div class="row"><span>内容</span><span>{_e(body)}</span></div>'
-                f'<div class="meta">详情 ›</div></div>')  # fmt: skip
-    return (
-        f'<div class="inapp"><b>{_e(title)}</b><div>{_e(body)}</div><span class="btn">{_e(cta)}</span></div>'
-    )
-
-
-def _vendor_cuts(title: str, body: str, spec: ChannelSpec) -> str:
-    """Where a stricter push vendor (guardrails/channels.yaml) would cut this notification."""
-    cuts = []
-    for vendor, limits in spec.vendors.items():
-        for name, text in (("title", title), ("body", body)):
-            limit = limits.get(name)
-            if limit is not None and len(text) > limit:
-                cuts.append(f"{vendor} cuts the {name} at {limit}: {_e(text[:limit])}…")
-    if not cuts:
-        return (
-            f'<div class="meta">fits every vendor ({_e(", ".join(spec.vendors))})</div>'
-            if spec.vendors
-            else ""
-        )
-    return "".join(f'<div class="meta cut">{c}</div>' for c in cuts)
-
-
-def _bars(v: dict, spec: ChannelSpec, locale: str) -> str:
-    out = []
-    for f in spec.fields():
-        used, limit = spec.measure(v[f] or ""), spec.limit_for(f, locale, v[f] or "")
-        width = min(100, round(100 * used / limit))
-        cls = ' class="over"' if used > limit else ""
-        out.append(
-            f'<div class="meta">{f} {used}/{limit}</div><div class="bar"><i{cls} style="width:{width}%"></i></div>'
-        )
-    return "".join(out)
+# The previews are shared with the library's review page (app/previews.py); the rest is the report's.
+CSS = PREVIEW_CSS + (Path(__file__).parent / "report.css").read_text(encoding="utf-8")
 
 
 _TOKENS = re.compile(r"[A-Za-z0-9'’]+|\s+|.", re.S)
@@ -270,6 +222,7 @@ def render_html(
             )
             + "</p>"
         )
+    parts.append(GATE_SLOT)  # the gate's one line, when there is a gate (report_gate.py)
     if diff.get("flaky"):
         items = "".join(f"<li><a href='#{_e(c)}'>{_e(c)}</a>: {_e(t)}</li>" for c, t in diff["flaky"].items())
         parts.append(f"<h3>Flaky across repeats</h3><ul>{items}</ul>")

@@ -18,12 +18,16 @@ from app.generation.prompts import PromptBook
 from app.guardrails import default_checks
 from app.guardrails.link_policy import LinkPolicy
 from app.guardrails.pii_detector import PiiDetector
+from app.guardrails.review_screen import ReviewScreen
 from app.guardrails.sense import warm_up
 from app.kb import open_knowledge
 from app.kb.interface import KnowledgeBase
+from app.learning import Context, Learning
+from app.library.library import Library
+from app.library.policy import LibraryPolicy
 from app.llm.client import LLMClient
 from app.llm.embedded import EmbeddedModelServer, LocalModel
-from app.llm.transport import ModelTransport
+from app.llm.transport import AzureTarget, ModelTransport
 from app.store.audit import AuditLog
 from app.store.database import Database, open_database
 
@@ -77,14 +81,30 @@ def start_embedded_model(settings: Settings) -> EmbeddedModelServer:
     return embedded
 
 
+def library_weights(learning: Learning):
+    """The library's approved variants drawn by the outcome allocation, arms keyed by library ID."""
+
+    def weights(ctx: dict, arms: list[str]) -> dict[str, float]:
+        """Empty while no arm has a send: then they rotate, least served first (variety)."""
+        context = Context(ctx["journey"], ctx["channel"], ctx["locale"], ctx.get("segment"))
+        shares = learning.allocate(context, arms).arms
+        if not any(s.sends for s in shares):
+            return {}
+        return {s.arm: s.weight for s in shares}
+
+    return weights
+
+
 def build_service(settings: Settings) -> Service:
     """Start what the settings ask for; with nothing set, the embedded model and demo catalog."""
     content = load_content(settings.content_dir)
     database = open_database(settings.database_url, settings.data_dir)
     catalog = load_catalog(content.knowledge_dir)
+    pii = PiiDetector(settings.content_dir / "guardrails" / "pii.yaml")
     knowledge = open_knowledge(
-        settings.content_dir, settings.index_path, settings.chroma_url, refresh_s=settings.kb_refresh_s
-    )
+        settings.content_dir, settings.index_path, settings.chroma_url, refresh_s=settings.kb_refresh_s,
+        screen=ReviewScreen(settings.content_dir / "guardrails", pii),
+    )  # fmt: skip
 
     timeout = httpx.Timeout(settings.commerce_timeout_s)
     if settings.commerce_url:
@@ -95,20 +115,25 @@ def build_service(settings: Settings) -> Service:
     commerce = CommerceClient(http, cache_ttl_s=settings.commerce_cache_ttl_s)
 
     embedded = None
-    base_url, model = settings.llm_base_url, settings.llm_model
+    base_url, model = settings.llm_base_url, settings.model_name
     if settings.uses_embedded_model:
         embedded = start_embedded_model(settings)
         base_url, model = embedded.base_url, model or embedded.model.alias
+    azure = None
+    if settings.llm_azure_endpoint:
+        version = settings.llm_api_version or ""
+        azure = AzureTarget(settings.llm_azure_endpoint, version, settings.llm_deployment)
     llm = LLMClient(
-        ModelTransport(base_url, settings.llm_api_key or "not-needed"),
+        ModelTransport(base_url, settings.llm_api_key or "not-needed", azure=azure),
         model or "default",
         json_mode=settings.json_mode,
         attempts=settings.llm_attempts,
         call_timeout_s=settings.llm_call_timeout_s,
     )
-    pii = PiiDetector(settings.content_dir / "guardrails" / "pii.yaml")
     # The sense checks' dictionaries (jieba, wordfreq) load beside the start, not on a request.
     threading.Thread(target=warm_up, name="sense-warm-up", daemon=True).start()
+    learning = Learning.load(database, settings.content_dir)
+    library_policy = LibraryPolicy.load(settings.content_dir / "prompts" / "library.yaml")
     generator = Generator(
         content,
         PromptBook(content),
@@ -119,7 +144,10 @@ def build_service(settings: Settings) -> Service:
         deadline_s=settings.deadline_s,
         max_repairs=settings.max_repairs,
         pii=pii,
+        commerce_retry_after_s=settings.commerce_retry_after_s,
         audit=AuditLog(database),
         links=LinkPolicy.load(settings.content_dir / "guardrails" / "links.yaml"),
+        learning=learning,
+        library=Library(database, library_policy, weights=library_weights(learning)),
     )
     return Service(settings, content, generator, llm, commerce, knowledge, embedded, database)

@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from app.commerce.client import CommerceClient, CommerceNotFound, CommerceUnavailable
-from app.commerce.facts import ProductFacts, TradeFacts
+from app.commerce.client import (
+    Answer,
+    CommerceClient,
+    CommerceMalformed,
+    CommerceNotFound,
+    CommerceUnavailable,
+)
+from app.commerce.facts import ProductFacts, TradeFacts, Verification
 from app.commerce.models import Offer
 from app.errors import RequestError
 from app.kb.interface import KnowledgeBase
 from app.placeholders import printable_name
-from app.schemas import GenerateRequest
+from app.schemas import CheckedAgainst, GenerateRequest, OfferChecked, SkuChecked
 
 log = logging.getLogger(__name__)
 
@@ -22,75 +30,151 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 
 
 class TradeResolver:
-    """Prices and stock per SKU and the request's offer; unknown IDs are the caller's error."""
+    """Prices and stock per SKU and the request's offer, each verified or not; unknown IDs are the
+    caller's error. A fact the commerce API could not give is left out (no claim can rest on it),
+    or, when the request says `on_commerce_unavailable: fail`, the request fails."""
 
-    def __init__(self, commerce: CommerceClient, knowledge: KnowledgeBase) -> None:
+    def __init__(
+        self, commerce: CommerceClient, knowledge: KnowledgeBase, retry_after_s: float = 10.0
+    ) -> None:
         self.commerce = commerce
         self.knowledge = knowledge
+        self.retry_after_s = retry_after_s
 
     async def resolve(self, req: GenerateRequest) -> TradeFacts:
-        try:
-            skus = await asyncio.gather(*(self.commerce.sku(s) for s in req.skus), return_exceptions=True)
-            offer = await self._offer(req) if req.offer_id else None
-        except CommerceUnavailable:
-            return await asyncio.to_thread(self._without_commerce, req)
-        known_facts = self._known(req)  # in memory since issue 14: a thread hop would cost more
-        products = []
-        for i, (sku_id, sku) in enumerate(zip(req.skus, skus, strict=True)):
-            if isinstance(sku, CommerceNotFound):
+        asked = [self.commerce.sku_answer(s) for s in req.skus]
+        if req.offer_id:
+            asked.append(self.commerce.offer_answer(req.offer_id))
+        answers = await asyncio.gather(*asked, return_exceptions=True)
+        sku_answers, offer_answer = answers[: len(req.skus)], answers[len(req.skus) :]
+        for i, (sku_id, answer) in enumerate(zip(req.skus, sku_answers, strict=True)):
+            if isinstance(answer, CommerceNotFound):
                 raise RequestError("unknown_sku", f"SKU {sku_id} does not exist", f"skus[{i}]", 404)
-            if isinstance(sku, CommerceUnavailable):
-                return await asyncio.to_thread(self._without_commerce, req)
-            if isinstance(sku, BaseException):
-                raise sku
-            known = known_facts[i]
-            products.append(
-                ProductFacts(
-                    sku=sku_id,
-                    name=sku.display_name(req.locale),  # the commerce API is the authority
-                    facts=known.facts if known else [],
-                    fact_ids=known.fact_ids if known else [],
-                    price=sku.price,
-                    list_price=sku.list_price,
-                    stock=sku.stock,
-                    category=known.category if known else "",
-                )
-            )
-        if offer is not None and not offer.applies_to(req.skus):
-            raise RequestError(
-                "offer_not_applicable", f"offer {offer.offer_id} does not cover these SKUs", "offer_id", 409
-            )
-        return TradeFacts(products=products, offer=offer, commerce_available=True)
+        offer, offer_check = None, None
+        if offer_answer:
+            offer, offer_check = self._offer(req, offer_answer[0])
+        known_facts = self._known(req)  # in memory since issue 14: a thread hop would cost more
+        products = [
+            self._product(req, sku_id, answer, known)
+            for sku_id, answer, known in zip(req.skus, sku_answers, known_facts, strict=True)
+        ]
+        checks = [p.verification for p in products] + ([offer_check] if offer_check else [])
+        if req.on_commerce_unavailable == "fail":
+            self._refuse_unverified(req, sku_answers + offer_answer)
+        if not all(c is not None and c.verified for c in checks):
+            unverified = [c.status for c in checks if c is not None and not c.verified]
+            log.warning("%s: %d trade facts unverified (%s); no claim rests on them",
+                        req.request_id, len(unverified), ", ".join(sorted(set(unverified))))  # fmt: skip
+        return TradeFacts(
+            products=products,
+            offer=offer,
+            commerce_available=all(c is not None and c.verified for c in checks),
+            offer_id=req.offer_id,
+            offer_verification=offer_check,
+        )
 
     def _known(self, req: GenerateRequest) -> list:
         return [self.knowledge.product(s, req.locale) for s in req.skus]
 
-    async def _offer(self, req: GenerateRequest) -> Offer:
-        try:
-            offer = await self.commerce.offer(req.offer_id or "")
-        except CommerceNotFound as exc:
-            raise RequestError(
-                "unknown_offer", f"offer {req.offer_id} does not exist", "offer_id", 404
-            ) from exc
+    def _product(self, req: GenerateRequest, sku_id: str, answer: object, known) -> ProductFacts:
+        base = ProductFacts(
+            sku=sku_id,
+            name=known.name if known else None,
+            facts=known.facts if known else [],
+            fact_ids=known.fact_ids if known else [],
+            category=known.category if known else "",
+            verification=_unverified(answer),
+        )
+        if not isinstance(answer, Answer):
+            return base
+        sku = answer.value
+        return replace(
+            base,
+            name=sku.display_name(req.locale),  # the commerce API is the authority
+            price=sku.price,
+            list_price=sku.list_price,
+            stock=sku.stock,
+            verification=Verification("verified", answer.as_of),
+        )
+
+    def _offer(self, req: GenerateRequest, answer: object) -> tuple[Offer | None, Verification]:
+        if isinstance(answer, CommerceNotFound):
+            raise RequestError("unknown_offer", f"offer {req.offer_id} does not exist", "offer_id", 404)
+        if not isinstance(answer, Answer):
+            return None, _unverified(answer)
+        offer: Offer = answer.value
         if offer.expires_at <= datetime.now(UTC):
             raise RequestError("offer_expired", f"offer {req.offer_id} has expired", "offer_id", 409)
-        return offer
-
-    def _without_commerce(self, req: GenerateRequest) -> TradeFacts:
-        """Commerce API down: no number or offer can be verified, so the copy makes no trade claim."""
-        log.warning("commerce API unavailable for %s; generating claim-free copy", req.request_id)
-        products = []
-        for sku_id in req.skus:
-            known = self.knowledge.product(sku_id, req.locale)
-            products.append(
-                ProductFacts(
-                    sku=sku_id,
-                    name=known.name if known else None,
-                    facts=known.facts if known else [],
-                    category=known.category if known else "",
-                )
+        if not offer.applies_to(req.skus):
+            raise RequestError(
+                "offer_not_applicable", f"offer {offer.offer_id} does not cover these SKUs", "offer_id", 409
             )
-        return TradeFacts(products=products, offer=None, commerce_available=False)
+        return offer, Verification("verified", answer.as_of)
+
+    def _refuse_unverified(self, req: GenerateRequest, answers: list) -> None:
+        """`fail`: no copy unless every fact was verified; the journey engine retries later."""
+        names = [f"skus[{i}]" for i in range(len(req.skus))] + ["offer_id"]
+        for name, answer in zip(names, answers, strict=False):
+            if isinstance(answer, CommerceUnavailable):
+                wait = answer.retry_after_s if answer.retry_after_s is not None else self.retry_after_s
+                raise RequestError(
+                    "commerce_unavailable",
+                    f"the commerce API could not be reached for {name}: {answer}",
+                    name,
+                    503,
+                    headers={"Retry-After": str(max(1, math.ceil(min(wait, MAX_RETRY_AFTER_S))))},
+                )
+            if isinstance(answer, CommerceMalformed):
+                raise RequestError(
+                    "commerce_malformed",
+                    f"the commerce API's answer for {name} broke the contract at `{answer.field}`: "
+                    f"{answer.problem}",
+                    name,
+                    502,
+                )
+        for answer in answers:
+            if isinstance(answer, BaseException) and not isinstance(answer, CommerceNotFound):
+                raise answer
+
+
+MAX_RETRY_AFTER_S = 300  # a commerce API asking for longer is still worth asking again in 5 min
+
+
+def _unverified(answer: object) -> Verification | None:
+    """What went wrong with a fact; an unexpected exception is copydesk's fault and propagates."""
+    if isinstance(answer, Answer):
+        return None
+    if isinstance(answer, CommerceMalformed):
+        return Verification("malformed", field=answer.field)
+    if isinstance(answer, CommerceUnavailable):
+        return Verification("unavailable")
+    if isinstance(answer, BaseException):
+        raise answer
+    return Verification("unavailable")
+
+
+def checked_against(trade: TradeFacts) -> CheckedAgainst:
+    """The response's account of what was verified, and when."""
+    skus = []
+    for p in trade.products:
+        v = p.verification or Verification("unavailable")
+        skus.append(
+            SkuChecked(
+                sku=p.sku,
+                price_verified=v.verified and p.price is not None,
+                stock_verified=v.verified and p.stock is not None,
+                status=v.status,
+                as_of=v.as_of,
+                field=v.field,
+            )
+        )
+    offer = None
+    if trade.offer_id is not None:
+        v = trade.offer_verification or Verification("unavailable")
+        offer = OfferChecked(
+            offer_id=trade.offer_id, verified=v.verified, status=v.status, as_of=v.as_of, field=v.field
+        )
+    return CheckedAgainst(all_verified=trade.commerce_available, skus=skus, offer=offer)
 
 
 def amount(value: float) -> str:

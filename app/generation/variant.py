@@ -19,7 +19,7 @@ from app.guardrails import Check, CheckContext, CheckResult, Copy, run_checks
 from app.guardrails.link_policy import LinkPolicy
 from app.llm.client import LLMClient, LLMFailed
 from app.llm.deadline import Deadline
-from app.observability import telemetry
+from app.observability import telemetry, tracing
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,28 @@ class VariantResult:
     seconds: float = 0.0
     reason: str = ""  # why this source: the checks that failed on the model's attempts
     repair: str | None = None  # "cut" (deterministic) or "reask", for source "repaired"
+    library_id: str | None = None  # for source "library": the approved entry it was filled from
 
 
 def prompt_text(messages: list[dict]) -> str:
     """The rendered prompt as one text, what the prompt-echo check compares the copy with."""
     return "\n".join(str(m.get("content", "")) for m in messages)
+
+
+def failed_checks(results: list[VariantResult]) -> list[str]:
+    """The names of the checks the model's answers failed, over every attempt of these variants."""
+    names = {v.split(":", 1)[0] for r in results for a in r.attempts for v in a.get("violations", ())}
+    return sorted(names)
+
+
+def variant_attributes(result: VariantResult) -> dict:
+    """A variant's outcome for its span: where its copy came from, after how many answers."""
+    return {
+        "copydesk.variant.source": result.source,
+        "copydesk.variant.repair": result.repair,
+        "copydesk.variant.rounds": sum(1 for a in result.attempts if "raw" in a),
+        "copydesk.checks.failed": failed_checks([result]),
+    }
 
 
 class _Budget(Deadline):
@@ -95,6 +112,21 @@ class VariantDrafter:
         self.links = links
 
     async def draft(
+        self,
+        ctx: CheckContext,
+        tone: str,
+        render: Callable[[list[str]], list[dict]],
+        fallback: Callable[[], tuple[Copy, list[CheckResult]]],
+        deadline: Deadline,
+        variant_id: str,
+    ) -> VariantResult:
+        """The draft loop in a span of its own: its model calls and checks are the children."""
+        with tracing.span("variant", {"copydesk.variant.tone": tone}) as span:
+            result = await self._draft(ctx, tone, render, fallback, deadline, variant_id)
+            tracing.annotate(span, variant_attributes(result))
+            return result
+
+    async def _draft(
         self,
         ctx: CheckContext,
         tone: str,
@@ -181,7 +213,9 @@ class VariantDrafter:
             fields = {f: self.links.tag(t, ctx.channel.name, variant_id) for f, t in copy.fields.items()}
             copy = replace(copy, fields=fields)
         started = time.perf_counter()
-        results = run_checks(self.checks, copy, ctx)
+        with tracing.span("checks") as span:
+            results = run_checks(self.checks, copy, ctx)
+            tracing.annotate(span, {"copydesk.checks.failed": [r.name for r in results if not r.passed]})
         telemetry.STAGE_SECONDS.labels("checks").observe(time.perf_counter() - started)
         for r in results:
             if not r.passed:

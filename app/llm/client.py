@@ -1,8 +1,7 @@
-"""Structured output from an OpenAI-compatible endpoint, with retries inside a deadline."""
+"""Structured output from an OpenAI-compatible endpoint, with retries (tenacity) inside a deadline."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import random
@@ -13,10 +12,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from app.llm.deadline import Deadline
 from app.llm.transport import ModelCallError, ModelHTTPError, ModelTransport
-from app.observability import telemetry
+from app.observability import telemetry, tracing
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -75,9 +75,22 @@ def retry_after_s(exc: BaseException | None) -> float | None:
 
 
 def backoff_s(retry: int) -> float:
-    """Before retry n (1, 2, …): 0.2 s doubling, up to 1 s of jitter on top, 2 s at most. A plain
-    loop rather than tenacity: its state machine cost more CPU per call than the HTTP request."""
+    """Before retry n (1, 2, …): 0.2 s doubling, up to 1 s of jitter on top, 2 s at most."""
     return min(2.0, 0.2 * 2 ** (retry - 1) + random.uniform(0.0, 1.0))
+
+
+def wait_s(state: RetryCallState) -> float:
+    """tenacity's wait: the backoff, or the provider's Retry-After when that is longer."""
+    failure = state.outcome.exception() if state.outcome else None
+    return max(backoff_s(state.attempt_number), retry_after_s(failure) or 0.0)
+
+
+# A retry is not started unless its wait and this much of a call fit in the deadline.
+MIN_CALL_S = 0.3
+
+
+class _NoTimeLeft(Exception):
+    """The deadline is spent before an attempt could start."""
 
 
 def response_format(mode: str, name: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -162,52 +175,78 @@ class LLMClient:
             "temperature": self.temperature,
         }
         raws: list[str] = []
-        failure: BaseException | None = None
-        for attempt in range(1, self.attempts + 1):
-            if failure is not None:  # wait: backoff, or the provider's Retry-After when longer
-                wait_s = max(backoff_s(attempt - 1), retry_after_s(failure) or 0.0)
-                if wait_s + 0.3 > deadline.remaining():
-                    raise LLMFailed("deadline reached before the model answered", raws) from failure
-                telemetry.MODEL_RETRIES.inc()
-                await asyncio.sleep(wait_s)
-            if deadline.remaining() < 0.05:
-                raise LLMFailed("deadline reached before the model answered", raws) from failure
-            try:
-                return await self._ask(body, output, deadline, attempt, raws)
-            except (InvalidOutput, Truncated, ModelCallError) as exc:
-                if not _retryable(exc) or attempt == self.attempts:
-                    raise LLMFailed(f"{type(exc).__name__}: {exc}", raws) from exc
-                failure = exc
-        raise LLMFailed("no attempt was made", raws)  # attempts < 1
+        if self.attempts < 1:
+            raise LLMFailed("no attempt was made", raws)
+        out_of_time = False
+
+        def stop(state: RetryCallState) -> bool:
+            """After the attempts, or when the wait (backoff or Retry-After) would pass the deadline."""
+            nonlocal out_of_time
+            if state.attempt_number >= self.attempts:
+                return True
+            out_of_time = state.upcoming_sleep + MIN_CALL_S > deadline.remaining()
+            return out_of_time
+
+        retrying = AsyncRetrying(
+            stop=stop,
+            wait=wait_s,
+            retry=retry_if_exception(_retryable),
+            before_sleep=lambda _: telemetry.MODEL_RETRIES.inc(),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if deadline.remaining() < 0.05:
+                        raise _NoTimeLeft
+                    return await self._ask(body, output, deadline, attempt.retry_state.attempt_number, raws)
+        except _NoTimeLeft as exc:
+            raise LLMFailed("deadline reached before the model answered", raws) from exc.__context__
+        except (InvalidOutput, Truncated, ModelCallError) as exc:
+            if out_of_time:
+                raise LLMFailed("deadline reached before the model answered", raws) from exc
+            raise LLMFailed(f"{type(exc).__name__}: {exc}", raws) from exc
+        raise AssertionError("tenacity ends with an answer or an exception")
 
     async def _ask(
         self, body: dict[str, Any], output: type[T], deadline: Deadline, attempt: int, raws: list[str]
     ) -> Completion:
-        """One call; its raw answer joins `raws` whether or not it parses."""
-        started = time.perf_counter()
-        try:
-            timeout_s = min(self.call_timeout_s, deadline.remaining())
-            answer = await self.transport.post_json("/chat/completions", body, timeout_s)
-        except Exception as exc:
-            telemetry.MODEL_CALLS.labels("error").inc()
-            telemetry.MODEL_ERRORS.labels(type(exc).__name__).inc()
-            raise
-        finally:
-            telemetry.STAGE_SECONDS.labels("model").observe(time.perf_counter() - started)
-        telemetry.MODEL_CALLS.labels("ok").inc()
-        raw, finish_reason, prompt_tokens, completion_tokens = _read_answer(answer)
-        telemetry.MODEL_TOKENS.labels("prompt").inc(prompt_tokens)
-        telemetry.MODEL_TOKENS.labels("completion").inc(completion_tokens)
-        raws.append(raw)
-        if finish_reason == "length":
-            raise Truncated(raw)
-        return Completion(
-            parsed=parse_output(raw, output),
-            raw=raw,
-            attempts=attempt,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-        )
+        """One call, in a span of its own; its raw answer joins `raws` whether or not it parses."""
+        with tracing.model_call(
+            provider=self.transport.provider,
+            model=self.model,
+            max_tokens=body["max_tokens"],
+            temperature=self.temperature,
+            server=self.transport.server_address,
+            attempt=attempt,
+        ) as span:
+            started = time.perf_counter()
+            try:
+                timeout_s = min(self.call_timeout_s, deadline.remaining())
+                answer = await self.transport.chat(body, timeout_s)
+            except Exception as exc:
+                telemetry.MODEL_CALLS.labels("error").inc()
+                telemetry.MODEL_ERRORS.labels(type(exc).__name__).inc()
+                if isinstance(exc, ModelHTTPError):
+                    tracing.mark_error(span, str(exc.status))
+                raise
+            finally:
+                telemetry.STAGE_SECONDS.labels("model").observe(time.perf_counter() - started)
+            telemetry.MODEL_CALLS.labels("ok").inc()
+            raw, finish_reason, prompt_tokens, completion_tokens = _read_answer(answer)
+            tracing.model_answer(span, answer, finish_reason, (prompt_tokens, completion_tokens))
+            telemetry.MODEL_TOKENS.labels("prompt").inc(prompt_tokens)
+            telemetry.MODEL_TOKENS.labels("completion").inc(completion_tokens)
+            raws.append(raw)
+            if finish_reason == "length":
+                raise Truncated(raw)
+            return Completion(
+                parsed=parse_output(raw, output),
+                raw=raw,
+                attempts=attempt,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+            )
 
     def _with_schema_hint(self, messages: list[dict[str, str]], schema: dict) -> list[dict[str, str]]:
         """Providers without schema support see the schema in the system prompt instead."""

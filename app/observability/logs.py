@@ -8,14 +8,15 @@ import logging
 import time
 from typing import Any
 
-from app.observability import request_context
+from app.observability import request_context, tracing
 
 QUIET = ("httpx", "httpcore", "aiohttp", "presidio-analyzer", "bm25s", "chromadb", "jieba")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
-    """`{"ts", "level", "logger", "msg", "request_id", "generation_id", "client", ...extra}`."""
+    """`{"ts", "level", "logger", "msg", "request_id", "generation_id", "client", "trace_id",
+    "span_id", ...extra}` (the trace's IDs while traces are on)."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -25,6 +26,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
             **request_context.current(),
+            **tracing.ids(),
         }
         line.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
         if record.exc_info:
@@ -37,7 +39,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
-        ids = request_context.current()
+        ids = {**request_context.current(), **tracing.ids()}
         return text + ("  " + " ".join(f"{k}={v}" for k, v in ids.items()) if ids else "")
 
 

@@ -28,6 +28,11 @@ MODEL_RETRIES = Counter("copydesk_model_retries_total", "Model calls that were r
 MODEL_ERRORS = Counter("copydesk_model_errors_total", "Failed model calls, by error", ["error"])
 MODEL_TOKENS = Counter("copydesk_model_tokens_total", "Tokens used, prompt or completion", ["kind"])
 COMMERCE_CALLS = Counter("copydesk_commerce_calls_total", "Commerce API calls, by outcome", ["outcome"])
+COMMERCE_MALFORMED = Counter(
+    "copydesk_commerce_malformed_total",
+    "Commerce API answers that broke the contract (not an outage), by resource and field",
+    ["resource", "field"],
+)
 COMMERCE_CACHE_HITS = Counter("copydesk_commerce_cache_hits_total", "Trade facts served from the cache")
 REFUSED = Counter(
     "copydesk_client_refused_total", "Requests refused by a client limit (429)", ["client", "limit"]

@@ -26,13 +26,38 @@ class Kept:
     table: str
     key: tuple[str, ...]  # the primary key, to delete a batch by
     created: str  # seconds since the epoch
-    keep: Literal["retention", "replay"]  # the audit's retention, or the replay window
+    # The audit's retention, or the replay window: how long rows are kept (or stay linked).
+    keep: Literal["retention", "replay"]
     # How a request's rows are found: the table's own request_id column (with its client column),
-    # or the generation_id of the request's generations.
-    by: Literal["request_id", "generation_id"] = "request_id"
+    # or the request's generations, or the variants served by them (in `variants`).
+    by: Literal["request_id", "generation_id", "variant_id"] = "request_id"
+    # What an erasure does: delete the rows, or detach them (content that outlives the request:
+    # these columns are emptied, so nothing leads from it back to the request).
+    detach: tuple[str, ...] = ()
 
 
+# Erasure runs through these in order: what is found through variants, then through generations,
+# then by request_id. Aggregates (arm_counts, arm_daily, allocations, allocation_log) and reviewers'
+# decisions hold no request: they are not here.
 TABLES: tuple[Kept, ...] = (
+    Kept("events", ("client", "event_id"), "received_at", "retention", by="variant_id"),  # issue 20
+    Kept("variants", ("variant_id",), "created_at", "retention", by="generation_id"),  # issue 20
+    Kept(
+        "library_links",
+        ("library_id", "generation_id", "variant_id"),
+        "created_at",
+        "retention",
+        by="generation_id",
+    ),  # issue 21; fmt: skip
+    Kept("library_spot_checks", ("spot_id",), "created_at", "retention", by="generation_id"),  # issue 21
+    Kept(
+        "library",
+        ("library_id",),
+        "created_at",
+        "retention",
+        by="generation_id",
+        detach=("generation_id", "variant_id"),
+    ),  # issue 21: approved copy stays, unlinked; fmt: skip
     Kept("idempotency", ("request_id", "client"), "created_at", "replay"),
     Kept("generations", ("generation_id",), "created_at", "retention"),
 )
@@ -109,10 +134,14 @@ def purge(
         run.scope[kept.table] = {"created_before": round(cutoff, 3)}
         keys = ", ".join(kept.key)
         match = f"({keys})" if len(kept.key) > 1 else keys
-        sql = (
-            f"DELETE FROM {kept.table} WHERE {match} IN"  # noqa: S608 - names from TABLES
-            f" (SELECT {keys} FROM {kept.table} WHERE {kept.created} < ? LIMIT ?) RETURNING 1"
-        )
+        old = f"SELECT {keys} FROM {kept.table} WHERE {kept.created} < ?"  # noqa: S608 - names from TABLES
+        if kept.detach:  # content that stays: what led back to its request goes
+            empty = ", ".join(f"{c} = NULL" for c in kept.detach)
+            linked = f"{old} AND {kept.detach[0]} IS NOT NULL"
+            sql = f"UPDATE {kept.table} SET {empty} WHERE {match} IN ({linked} LIMIT ?)"
+        else:
+            sql = f"DELETE FROM {kept.table} WHERE {match} IN ({old} LIMIT ?)"
+        sql += " RETURNING 1"
         total = 0
         while not (stop and stop.is_set()):
             n = len(db.fetchall(sql, (cutoff, policy.batch)))
@@ -138,18 +167,26 @@ def erase(
     if client is not None:
         where, params = where + " AND client = ?", [*params, client]
     existing = _existing(db, tables)
+    have = {k.table for k in existing}
     with db.transaction() as tx:
         found = tx.fetchall(f"SELECT generation_id FROM generations WHERE {where}", params)  # noqa: S608
-        generations = [r[0] for r in found]
-        # Rows found through the request's generations first, then those carrying the request_id.
-        for kept in sorted(existing, key=lambda k: k.by != "generation_id"):
+        ids: dict[str, list[str]] = {"generation_id": [r[0] for r in found], "variant_id": []}
+        if "variants" in have:
+            for gen in ids["generation_id"]:
+                rows = tx.fetchall("SELECT variant_id FROM variants WHERE generation_id = ?", (gen,))
+                ids["variant_id"] += [r[0] for r in rows]
+        for kept in existing:  # in the order of TABLES
             n = 0
-            if kept.by == "generation_id":
-                for gen in generations:
-                    sql = f"DELETE FROM {kept.table} WHERE generation_id = ? RETURNING 1"  # noqa: S608
-                    n += len(tx.fetchall(sql, (gen,)))
-            else:
+            if kept.by == "request_id":
                 n = len(tx.fetchall(f"DELETE FROM {kept.table} WHERE {where} RETURNING 1", params))  # noqa: S608
+            else:
+                for value in ids[kept.by]:
+                    if kept.detach:
+                        empty = ", ".join(f"{c} = NULL" for c in kept.detach)
+                        sql = f"UPDATE {kept.table} SET {empty} WHERE {kept.by} = ? RETURNING 1"  # noqa: S608
+                    else:
+                        sql = f"DELETE FROM {kept.table} WHERE {kept.by} = ? RETURNING 1"  # noqa: S608
+                    n += len(tx.fetchall(sql, (value,)))
             run.deleted[kept.table] = n
         _insert(tx, run)
     _checkpoint(db)
