@@ -49,11 +49,17 @@ def serve(
 
     config = log_config(log_level, fmt)
     logging.config.dictConfig(config)
-    from app.cli.supervisor import CopydeskServer, CopydeskSupervisor
+    if settings.metrics_addr is not None:  # in this process; with workers after their metrics dir is set
+        from app.cli.workers import metrics_dir_for
 
+        metrics_dir_for(settings)
+        from app.api.metrics import serve_metrics_apart
+
+        serve_metrics_apart(settings.metrics_addr)
     common = {"host": host, "port": port, "log_config": config, "timeout_graceful_shutdown": settings.grace_s}
     if settings.workers == 1:
         from app.api.factory import serving_app
+        from app.cli.supervisor import CopydeskServer
 
         CopydeskServer(
             uvicorn.Config(serving_app(settings), **common), drain_s=settings.shutdown_drain_s
@@ -62,6 +68,8 @@ def serve(
     from app.cli.workers import prepare_workers
 
     cleanup = prepare_workers(settings)
+    from app.cli.supervisor import CopydeskSupervisor  # after the metrics directory is set
+
     try:  # the embedded model stops once every worker has stopped
         uv = uvicorn.Config(
             "app.api.factory:app_from_env",
