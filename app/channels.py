@@ -19,6 +19,28 @@ def measure(text: str, count: str) -> int:
 
 
 @dataclass(frozen=True)
+class SentenceClose:
+    """Policy for closing the body's last sentence (guardrails/channels.yaml)."""
+
+    mark: dict[str, str]
+    ends: dict[str, str]
+    closers: str = ""
+    dangling: str = ""
+
+    def close(self, body: str, locale: str) -> str:
+        """`…回来看看吧` -> `…回来看看吧。`; `…看看吧，` -> `…看看吧。`; an ended sentence unchanged."""
+        mark, ends = self.mark.get(locale, ""), self.ends.get(locale, "")
+        text = body.rstrip()
+        if not mark or not text:
+            return body
+        core = text.rstrip(self.closers)
+        if core and core[-1] in ends:
+            return text
+        stripped = text.rstrip(self.dangling)
+        return (stripped or text) + mark
+
+
+@dataclass(frozen=True)
 class ChannelSpec:
     name: str
     labels: dict[str, str]
@@ -31,6 +53,8 @@ class ChannelSpec:
     vendors: dict[str, dict[str, int]] = field(default_factory=dict)
     # SMS: the units one segment holds per encoding (GSM-7 160, UCS-2 70); caps the body limit.
     single_segment: dict[str, int] = field(default_factory=dict)
+    # How a body that does not end a sentence is closed before the opt-out (close_before_opt_out).
+    closing: SentenceClose | None = None
 
     def fields(self) -> tuple[str, ...]:
         return tuple(f for f in FIELDS if f in self.limits)
@@ -60,10 +84,19 @@ class ChannelSpec:
         """Text the channel adds around the body (SMS signature and opt-out)."""
         return self.signature.get(locale, ""), self.opt_out.get(locale, "")
 
-    def body_budget(self, locale: str) -> int:
-        """Room left for the body once the channel's own wrapper is counted."""
+    def wrap(self, body: str, locale: str) -> str:
+        """The body as sent: signature, the body (its sentence closed before an opt-out), opt-out."""
         prefix, suffix = self.wrapper(locale)
-        return self.limit("body", locale) - measure(prefix + suffix, self.count)
+        if suffix and self.closing is not None:
+            body = self.closing.close(body, locale)
+        return prefix + body + suffix
+
+    def body_budget(self, locale: str) -> int:
+        """Room left for the body once what the channel adds is counted: the wrapper, and the mark
+        that may close the body's last sentence."""
+        prefix, suffix = self.wrapper(locale)
+        mark = self.closing.mark.get(locale, "") if suffix and self.closing is not None else ""
+        return self.limit("body", locale) - measure(prefix + mark + suffix, self.count)
 
     def measure(self, text: str) -> int:
         return measure(text, self.count)
@@ -76,6 +109,17 @@ def _per_locale(value: Any, locales: tuple[str, ...]) -> dict[str, Any]:
             raise ValueError(f"missing locales {missing} in {value!r}")
         return dict(value)
     return {loc: value for loc in locales}
+
+
+def _closing(raw: Any, locales: tuple[str, ...]) -> SentenceClose | None:
+    if not raw:
+        return None
+    return SentenceClose(
+        mark=_per_locale(raw["mark"], locales),
+        ends=_per_locale(raw["ends"], locales),
+        closers=str(raw.get("closers", "")),
+        dangling=str(raw.get("dangling", "")),
+    )
 
 
 def parse_channels(raw: dict[str, Any], locales: tuple[str, ...]) -> dict[str, ChannelSpec]:
@@ -101,6 +145,7 @@ def parse_channels(raw: dict[str, Any], locales: tuple[str, ...]) -> dict[str, C
                 for vendor, lims in (data.get("vendors") or {}).items()
             },
             single_segment={enc: int(n) for enc, n in (data.get("single_segment") or {}).items()},
+            closing=_closing(data.get("close_before_opt_out"), locales),
         )
     return specs
 

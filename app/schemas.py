@@ -66,6 +66,14 @@ def _integral(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+def _unique(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError("each tone at most once")
+    return values
+
+
+_TONE_LIST = Field(min_length=1, max_length=4, json_schema_extra={"uniqueItems": True})
+
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
 ContentName = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=NAME_PATTERN)]
 
@@ -125,6 +133,12 @@ class GenerateRequest(BaseModel):
     offer_id: ItemId | None = None
     audience: Audience = Field(default_factory=Audience)
     variants: Annotated[int, BeforeValidator(_integral)] = Field(default=2, ge=1, le=4)
+    tones: Literal["auto"] | Annotated[list[ContentName], _TONE_LIST, AfterValidator(_unique)] | None = Field(
+        default=None,
+        description='the variants\' tones: "auto" draws them from what converted in this context '
+        "(Thompson sampling on the outcomes posted to /v1/events); a list gives the first variants "
+        "these tones, the rest follow prompts/tones.yaml's order; unset, that order",
+    )
     mode: Mode | None = Field(
         default=None,
         description="`fresh`: the model writes every variant; `library`: approved library variants of this "
@@ -162,9 +176,47 @@ class VariantOut(BaseModel):
     repair: Literal["cut", "reask"] | None = Field(
         default=None, description='for source "repaired": a deterministic cut to fit, or a re-ask'
     )
+    weight: float = Field(
+        ge=0,
+        le=1,
+        description="share of this context's traffic to send this variant: with the hold-out's, "
+        "the weights sum to 1 (see allocation)",
+    )
     library_id: str | None = Field(
         default=None, description='for source "library": the approved library variant it was filled from'
     )
+
+
+class ArmOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    variant_id: str
+    arm: str = Field(
+        description="what outcomes of this variant count for: tone@prompt_version, or a library variant's ID"
+    )
+    weight: float = Field(ge=0, le=1)
+    p_best: float = Field(ge=0, le=1, description="probability that this arm is best for the goal")
+    sends: int = Field(ge=0, description="`sent` events of this arm in this context so far")
+    prior: Literal["arm", "family", "parent", "none"] = Field(
+        description="where this context's prior came from: the arm, its tone or every arm over the "
+        "journey and channel's other locales and segments; none: no outcomes there"
+    )
+    flags: list[str] = Field(
+        description="`unsubscribed_above_baseline`, `complained_above_ceiling`…: held at the floor"
+    )
+
+
+class AllocationOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    policy_version: str = Field(description="hash of guardrails/allocation.yaml that decided")
+    goal: Literal["clicked", "converted"]
+    hold_out: float = Field(ge=0, le=1, description="share to send nothing (0 when not configured)")
+    hold_out_id: str | None = Field(
+        description="the variant_id to post the hold-out's events under; null without a hold-out"
+    )
+    reason: str = Field(description="what moved the weights, in words")
+    arms: list[ArmOut]
 
 
 VerificationStatus = Literal["verified", "unavailable", "malformed"]
@@ -212,6 +264,7 @@ class GenerateResponse(BaseModel):
         "each verified or not and as of when",
     )
     variants: list[VariantOut]
+    allocation: AllocationOut = Field(description="how the weights were decided (see docs/learning.md)")
 
 
 class ErrorDetail(BaseModel):
@@ -229,15 +282,23 @@ def _enum(names: tuple[str, ...]) -> Any:
 
 
 @cache
-def request_model(channels: tuple[str, ...], journeys: tuple[str, ...]) -> type[GenerateRequest]:
-    """GenerateRequest with `channel` and `journey` as the enums of guardrails/channels.yaml and
-    prompts/journeys.yaml, so the published schema says exactly what is served."""
+def request_model(
+    channels: tuple[str, ...], journeys: tuple[str, ...], tones: tuple[str, ...] = ()
+) -> type[GenerateRequest]:
+    """GenerateRequest with `channel`, `journey` and `tones` as the enums of guardrails/channels.yaml,
+    prompts/journeys.yaml and prompts/tones.yaml, so the published schema says exactly what is served."""
+    extra: dict[str, Any] = {}
+    if tones:
+        base = GenerateRequest.model_fields["tones"]
+        listed = Annotated[list[_enum(tones)], _TONE_LIST, AfterValidator(_unique)]  # type: ignore[misc]
+        extra["tones"] = (Literal["auto"] | listed | None, Field(default=None, description=base.description))
     return create_model(  # type: ignore[call-overload, no-any-return]
         "GenerateRequest",
         __base__=GenerateRequest,
         __module__=__name__,
         channel=(_enum(channels), Field(description="a channel of guardrails/channels.yaml")),
         journey=(_enum(journeys), Field(description="a journey of prompts/journeys.yaml")),
+        **extra,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app.channels import measure, sms_segments
 from app.commerce.facts import TradeFacts
 from app.config import REPO_ROOT
@@ -21,7 +23,7 @@ def check(channel: str, locale: str, fields: dict[str, str], values: dict[str, s
 
 def test_sms_counts_utf16_with_signature_and_opt_out():
     assert measure("跑鞋🏃", "utf16") == 4  # an emoji is two UTF-16 units
-    budget = 70 - len("【鹿米】") - len("拒收请回复R")
+    budget = 70 - len("【鹿米】") - len("。拒收请回复R")  # the full stop that closes the body counts
     copy, res = check("sms", "zh-CN", {"body": "好" * budget})
     assert res["channel_limits"].passed and measure(copy.fields["body"], "utf16") == 70
     copy, res = check("sms", "zh-CN", {"body": "好" * (budget - 1) + "🏃"})
@@ -30,8 +32,9 @@ def test_sms_counts_utf16_with_signature_and_opt_out():
 
 
 def test_english_sms_gets_one_gsm7_segment_of_160_and_falls_to_70_with_one_ucs2_character():
-    wrapper = sms_segments("[Lumi]  Reply STOP to opt out")[1]  # "[" and "]" cost two septets each
-    body = ("Your running shoes are still in your cart. " * 4)[: 160 - wrapper].strip()
+    # "[" and "]" cost two septets each; the full stop closes the body before the opt-out.
+    wrapper = sms_segments("[Lumi] . Reply STOP to opt out")[1]
+    body = ("Your running shoes are still in your cart. " * 4)[: 160 - wrapper - 2].strip()
     body = body + "x" * (160 - wrapper - len(body))
     copy, res = check("sms", "en-US", {"body": body})
     assert sms_segments(copy.fields["body"]) == ("GSM-7", 160, 1)
@@ -210,8 +213,38 @@ def test_sms_reports_segments():
     assert sms_segments("x" * 161) == ("GSM-7", 161, 2)
     assert sms_segments("好" * 71) == ("UCS-2", 71, 2)
     assert sms_segments("{curly}") == ("GSM-7", 9, 1)  # extension characters cost two
-    _, res = check("sms", "zh-CN", {"body": "跑鞋还在购物车里🏃"})
-    assert res["channel_limits"].detail == "body 20/70 UCS-2 units, 1 segment (UCS-2, 20)"
+    copy, res = check("sms", "zh-CN", {"body": "跑鞋还在购物车里🏃"})
+    assert copy.fields["body"] == "【鹿米】跑鞋还在购物车里🏃。拒收请回复R"
+    assert res["channel_limits"].detail == "body 21/70 UCS-2 units, 1 segment (UCS-2, 21)"  # 。 counted
+
+
+@pytest.mark.parametrize(
+    ("locale", "body", "sent"),
+    [
+        (
+            "zh-CN",
+            "您挑好的跑鞋还在购物车里，回来看看吧",
+            "【鹿米】您挑好的跑鞋还在购物车里，回来看看吧。拒收请回复R",
+        ),
+        ("zh-CN", "回来看看吧，", "【鹿米】回来看看吧。拒收请回复R"),  # a dangling comma gives way
+        ("zh-CN", "回来看看吧！", "【鹿米】回来看看吧！拒收请回复R"),  # already ended: unchanged
+        ("zh-CN", "店员说：“码数正好。”", "【鹿米】店员说：“码数正好。”拒收请回复R"),  # ended inside quotes
+        ("zh-CN", "回来看看吧拒收请回复R", "【鹿米】回来看看吧。拒收请回复R"),  # the model wrote the opt-out
+        ("en-US", "Your shoes are waiting", "[Lumi] Your shoes are waiting. Reply STOP to opt out"),
+        ("en-US", "Your shoes are waiting:", "[Lumi] Your shoes are waiting. Reply STOP to opt out"),
+        ("en-US", "Still yours?", "[Lumi] Still yours? Reply STOP to opt out"),
+        ("en-US", 'They said "perfect fit."', '[Lumi] They said "perfect fit." Reply STOP to opt out'),
+    ],
+)
+def test_the_sms_body_is_a_closed_sentence_before_the_opt_out(locale, body, sent):
+    copy, res = check("sms", locale, {"body": body})
+    assert copy.fields["body"] == sent
+    assert res["channel_limits"].passed
+
+
+def test_channels_without_an_opt_out_are_not_punctuated():
+    copy, _ = check("push", "zh-CN", {"title": "跑鞋到货", "body": "您关注的跑鞋到货了"})
+    assert copy.fields["body"] == "您关注的跑鞋到货了"
 
 
 def test_a_tracking_id_in_a_link_is_not_pii_or_a_claim():

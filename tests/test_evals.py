@@ -116,6 +116,55 @@ def test_the_report_opens_in_a_real_browser(settings, llm, tmp_path):
     assert shot.exists() and shot.stat().st_size > 10_000
 
 
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="make browser installs Debian's chromium")
+def test_the_report_leads_with_the_summary_and_the_copy_and_folds_the_gate(settings, llm, tmp_path):
+    """A copywriter sees the summary, the gate's one line and the copy on the first screen; the
+    gate's statistics are behind a disclosure that opens on a click."""
+    from playwright.sync_api import sync_playwright
+
+    from app.evals.gate import judge_gate
+    from app.evals.report_gate import gate_section, with_gate_section
+
+    cases = [c for c in CASES if c.request["channel"] in ("sms", "push")][:2]
+    llm.script(default=_good)
+    runs = _run(replace(settings, data_dir=tmp_path), cases)
+    config = {"gate": {"alpha": 0.05, "power": 0.8, "min_drop": 0.15}}
+    verdict = judge_gate(runs, {}, config)
+    page_html = with_gate_section(
+        render_html(
+            runs, summarise(runs, {}), by_group(runs, {}), compare(runs, {}), {}, build_channels(), "s"
+        ),
+        gate_section(verdict),
+    )
+    path = tmp_path / "report.html"
+    path.write_text(page_html)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(path.as_uri())
+            verdict_line = page.locator(".gate .verdict")
+            assert verdict_line.is_visible()
+            assert f"Verdict: {verdict.status}" in verdict_line.inner_text()
+            line_box = verdict_line.bounding_box()
+            assert line_box is not None and line_box["height"] < 40  # one line
+            stats = page.locator(".gate table")
+            assert not stats.is_visible()  # folded
+            summary_box = page.locator("main > table").first.bounding_box()
+            copy_box = page.locator(".variant").first.bounding_box()
+            assert summary_box is not None and copy_box is not None
+            assert (
+                summary_box["y"] < line_box["y"] < copy_box["y"] < 900
+            )  # summary, verdict, copy: first screen
+            page.locator(".gate summary").click()
+            assert stats.is_visible() and "smallest detectable drop" in stats.inner_text()
+        finally:
+            browser.close()
+
+
 def test_baseline_file_is_valid():
     path = REPO_ROOT / "evals" / "baseline.json"
     data = json.loads(path.read_text())

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
+
+import pytest
 
 from app.channels import measure
 from app.config import REPO_ROOT
@@ -64,8 +67,9 @@ def test_the_model_sees_no_name_no_code_and_no_id_fields(api, llm):
     assert set(schema["properties"]) == {"body"}
     assert schema["required"] == ["body"]
     assert schema["additionalProperties"] is False  # what strict providers require
-    # The body's room once 【鹿米】 and 拒收请回复R are counted: 70 - 4 - 6.
-    assert schema["properties"]["body"]["maxLength"] == 60
+    # The body's room once 【鹿米】, 拒收请回复R and the 。 that may close the body are counted:
+    # 70 - 4 - 6 - 1.
+    assert schema["properties"]["body"]["maxLength"] == 59
 
 
 def test_push_fields_and_prices(api, llm):
@@ -334,3 +338,42 @@ def test_an_answer_cut_off_at_max_tokens_is_not_asked_again(api, llm):
     (v,) = api.post("/v1/generate", json=sms_request(variants=1)).json()["variants"]
     assert v["source"] == "fallback"
     assert len(llm.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("locale", "answer", "sent"),
+    [
+        ("zh-CN", "您挑好的{product}还在购物车里，回来看看吧", "还在购物车里，回来看看吧。拒收请回复R"),
+        (
+            "en-US",
+            "Your {product} is still in your cart, come back soon",
+            "come back soon. Reply STOP to opt out",
+        ),
+    ],
+)
+def test_a_model_body_without_a_full_stop_is_not_glued_to_the_opt_out(api, llm, locale, answer, sent):
+    llm.script(default=lambda _: ok({"body": answer}))
+    resp = api.post("/v1/generate", json=sms_request(locale=locale, offer_id=None, variants=1))
+    (v,) = resp.json()["variants"]
+    assert v["source"] == "llm", v["source_reason"]
+    assert v["body"].endswith(sent)
+    limits = next(c for c in v["checks"] if c["name"] == "channel_limits")["detail"]
+    if locale == "zh-CN":
+        assert f"body {measure(v['body'], 'utf16')}/70" in limits  # the 。 is counted
+
+
+def test_fallback_copy_without_a_full_stop_is_closed_before_the_opt_out(start_api, settings, llm, tmp_path):
+    root = tmp_path / "content"
+    for part in ("prompts", "guardrails", "knowledge", "evals"):
+        shutil.copytree(REPO_ROOT / part, root / part)
+    fallback = root / "prompts" / "fallback" / "sms.yaml"
+    fallback.write_text(fallback.read_text().replace('。"\n', '"\n').replace('."\n', '"\n'))
+    assert '您挑好的{product}还在购物车里，有空回来完成下单吧"' in fallback.read_text()
+    llm.script(default=lambda _: Reply(status=500))
+    api = start_api(settings, content_dir=root, llm_attempts=1)
+    for locale, opt_out in (("zh-CN", "。拒收请回复R"), ("en-US", ". Reply STOP to opt out")):
+        resp = api.post("/v1/generate", json=sms_request(request_id=locale, locale=locale, variants=2))
+        for v in resp.json()["variants"]:
+            assert v["source"] == "fallback"
+            assert v["body"].endswith(opt_out), v["body"]
+            assert not v["body"].endswith("。" + opt_out) and not v["body"].endswith(".." + opt_out[1:])

@@ -18,9 +18,10 @@ import yaml
 
 from app.config import REPO_ROOT
 from app.content import read_yaml
+from app.guardrails.review_screen import ReviewScreen
 from app.kb import open_knowledge
 from app.kb.documents import load_snippets
-from app.kb.evaluate import evaluate, load_queries
+from app.kb.evaluate import check_floor, load_queries
 from app.kb.ingest import ingest
 from tests.servers import free_port
 
@@ -31,7 +32,8 @@ INSTRUCTION = re.compile(r"(?i)ignore|system|忽略|系统提示|pirate|免费|F
 
 @pytest.fixture(scope="module")
 def kb(index_dir):
-    return open_knowledge(REPO_ROOT, index_dir, None)
+    """As the service opens it: reviews screened by the guardrails' checks."""
+    return open_knowledge(REPO_ROOT, index_dir, None, screen=ReviewScreen(REPO_ROOT / "guardrails"))
 
 
 def test_the_demo_knowledge_is_big_enough():
@@ -109,14 +111,63 @@ def test_hostile_reviews_never_reach_a_prompt(kb):
                 assert not INSTRUCTION.search(e.text), e
 
 
-def test_retrieval_stays_above_the_floor(kb):
-    floor = read_yaml(REPO_ROOT / "evals" / "retrieval" / "floor.yaml")
-    queries = load_queries(REPO_ROOT / "evals" / "retrieval" / "queries.yaml")
-    assert len(queries) >= 80
-    scores = {s.mode: s for s in evaluate(kb, queries, k=floor["k"])}
-    assert scores["hybrid"].recall >= floor["hybrid"]["recall"]
-    assert scores["hybrid"].mrr >= floor["hybrid"]["mrr"]
-    assert scores["lexical"].recall < scores["dense"].recall  # paraphrased queries: dense must carry them
+def test_retrieval_on_the_service_path_stays_above_the_floor(kb):
+    """Every labelled set of evals/retrieval/floor.yaml, measured as `copydesk kb eval` does: the
+    share of each channel's prompts quoting an answering review, the search alone, hybrid >= dense."""
+    journeys = list(read_yaml(REPO_ROOT / "knowledge" / "retrieval.yaml")["journey_topics"])
+    reports = check_floor(kb, REPO_ROOT, journeys)
+    assert {r.name for r in reports} >= {"independent, test split", "project set"}
+    assert [f for r in reports for f in r.failures] == []
+    independent = next(r for r in reports if r.name.startswith("independent"))
+    assert all(loc.answerable >= 15 for loc in independent.locales)
+
+
+def test_the_independent_set_is_split_and_sourced():
+    queries = load_queries(REPO_ROOT / "evals" / "retrieval" / "independent.yaml")
+    assert len(queries) >= 100
+    assert {q["split"] for q in queries} == {"calibration", "test"}
+    assert all(
+        q["source"].split("#")[0] in {"womens-ecommerce-clothing-reviews", "fewclue-eprstmt"} for q in queries
+    )
+    test = load_queries(REPO_ROOT / "evals" / "retrieval" / "independent.yaml", "test")
+    assert 0 < len(test) < len(queries)
+
+
+@pytest.mark.parametrize(
+    ("concern", "sku", "review", "says"),
+    [
+        ("returning it, who pays", "SKU-1005", "R-1005-08", "return"),
+        ("how fast is it shipped", "SKU-1002", "R-1002-06", "Shipping"),
+    ],
+)
+def test_an_inflected_english_word_finds_its_stem(kb, concern, sku, review, says):
+    """ "returning" meets "return", "shipped" meets "shipping": the keyword side is stemmed."""
+    lexical = kb.search(concern, [sku], locale="en-US", mode="lexical", k=3)
+    assert lexical and lexical[0].snippet.id == review and says in lexical[0].snippet.text
+    assert review in [h.snippet.id for h in kb.search(concern, [sku], locale="en-US", k=3)]
+
+
+def test_unfit_reviews_are_never_quoted_and_are_listed(kb):
+    """Flagged in knowledge/, or failing the sensitive-word or PII checks: out of every prompt."""
+    flagged = {s.id for s in kb.snippets if s.flags}
+    assert flagged <= set(kb.unfit)
+    assert any("sensitive word" in r for why in kb.unfit.values() for r in why)
+    assert any(not kb.snippets[kb.position[i]].flags for i in kb.unfit)  # found by the checks alone
+    for sid in kb.unfit:
+        s = kb.snippets[kb.position[sid]]
+        for channel in ("sms", "email"):
+            for concern in (s.topic, s.text[:40], None):
+                got = kb.reviews([s.sku], s.locale, channel, concern, "cart_abandon", [], TODAY)
+                assert sid not in {e.id for e in got}
+
+
+def test_a_concern_answered_only_in_the_other_locale_is_a_stated_gap(kb):
+    got = kb.reviews(["SKU-2002"], "en-US", "email", "packaging", "cart_abandon", [], TODAY)
+    assert got.language_gap is not None
+    assert got.language_gap.other_locale == "zh-CN" and "R-2002-09" in got.language_gap.review_ids
+    assert "R-2002-09" not in {e.id for e in got}  # named, not quoted
+    here = kb.reviews(["SKU-2002"], "zh-CN", "email", "packaging", "cart_abandon", [], TODAY)
+    assert here.language_gap is None and here[0].id == "R-2002-09"
 
 
 def test_generation_carries_snippet_ids(api, llm):
@@ -131,6 +182,77 @@ def test_generation_carries_snippet_ids(api, llm):
     assert reviews
     user_prompt = llm.calls[0]["messages"][1]["content"]
     assert user_prompt.count("<review>") == len(reviews)
+
+
+def test_a_free_text_concern_gets_its_gap_by_the_topic_its_neighbours_vote_for(kb):
+    got = kb.reviews(
+        ["SKU-2002"], "en-US", "sms", "does it come in a nice box, it's a gift", "welcome", [], TODAY
+    )
+    assert got.language_gap is not None and got.language_gap.topic == "packaging"
+    assert kb.topic_of("can I pay in instalments") == "payment"
+    assert kb.topic_of("平时穿41码这款正常拍就行吗") == "sizing"
+
+
+def test_kb_stats_lists_the_reviews_never_quoted(index_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    env = {"COPYDESK_INDEX_DIR": str(index_dir), "COPYDESK_DATA_DIR": str(tmp_path), "COLUMNS": "250"}
+    result = CliRunner().invoke(app, ["kb", "stats"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "Reviews never quoted" in result.output
+    for sid in ("R-1004-14", "R-3008-13", "R-3004-06"):  # banned words, a card number, "eco-friendly"
+        assert sid in result.output
+    assert "never quoted (flagged or failing" in result.output
+
+
+def test_the_fusion_weight_is_learned_with_dense_alone_among_the_choices(kb):
+    from app.kb.calibrate import learn_weights
+
+    queries = load_queries(REPO_ROOT / "evals" / "retrieval" / "independent.yaml", "calibration")[:12]
+    before = dict(kb.config["fusion"]["lexical_weight"])
+    for choice in learn_weights(kb, queries):
+        assert choice.curve[0][0] == 0.0 and choice.mrr >= choice.dense_mrr
+    assert kb.config["fusion"]["lexical_weight"] == before  # learning leaves the running weights alone
+
+
+def test_a_flagged_review_is_never_in_a_rendered_prompt(api, llm):
+    """R-1004-14 (全网第一, 国家级, 治好失眠) is the best-rated quality review of SKU-1004: before,
+    an e-mail on quality quoted it as it is."""
+    from tests.conftest import sms_request
+    from tests.servers import ok
+
+    llm.script(default=lambda _: ok({"title": "跑鞋", "body": "{product}还在购物车里。", "cta": "去看看"}))
+    audience = {"segment": "hot", "interests": [], "cs_topic": "quality"}
+    for n, topic in enumerate(("quality", "鞋子质量怎么样", None)):
+        body = sms_request(channel="email", skus=["SKU-1004"], variants=1, request_id=f"flag-{n}",
+                           audience={**audience, "cs_topic": topic})  # fmt: skip
+        resp = api.post("/v1/generate", json=body)
+        assert resp.status_code == 200, resp.text
+        assert "R-1004-14" not in resp.json()["snippet_ids"]
+        prompt = llm.calls[-1]["messages"][1]["content"]
+        assert "<review>" in prompt
+        for banned in ("全网第一", "国家级", "治好失眠"):
+            assert banned not in prompt
+
+
+def test_the_language_gap_is_in_the_audit_record(api, llm):
+    from tests.conftest import sms_request
+    from tests.servers import ok
+
+    llm.script(default=lambda _: ok({"body": "Your jacket is waiting."}))
+    body = sms_request(locale="en-US", skus=["SKU-2002"], variants=1, request_id="gap-1",
+                       audience={"segment": "hot", "interests": [], "cs_topic": "packaging"})  # fmt: skip
+    resp = api.post("/v1/generate", json=body).json()
+    record = api.get(f"/v1/generations/{resp['generation_id']}").json()
+    gap = record["review_language_gap"]
+    assert gap == {
+        "topic": "packaging",
+        "locale": "en-US",
+        "answered_in": "zh-CN",
+        "review_ids": ["R-2002-09"],
+    }
 
 
 def test_the_shared_chroma_server_mode(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -334,9 +335,65 @@ def test_a_newly_approved_variant_enters_at_the_exploration_share():
     share = firsts.count("lib_3") / len(firsts)
     assert abs(share - policy.exploration_share) < 0.02
     assert {"lib_1", "lib_2"} <= set(firsts)
-    # Weights from the outcome allocation, when given, decide instead.
+    # Weights from the outcome allocation, when given, decide instead; a new variant the posteriors
+    # favour still enters at the exploration share.
+    firsts = [preference(entries, policy, rng, {"lib_1": 0.1, "lib_2": 0.1, "lib_3": 0.8})[0].library_id
+              for _ in range(4000)]  # fmt: skip
+    assert abs(firsts.count("lib_3") / len(firsts) - policy.exploration_share) < 0.02
     firsts = [
         preference(entries, policy, rng, {"lib_1": 0.0, "lib_2": 1.0, "lib_3": 0.0})[0].library_id
         for _ in range(50)
     ]
     assert set(firsts) == {"lib_2"}
+
+
+def test_copydesk_library_review_decides_in_the_terminal(start_api, lib_settings, llm):
+    import os
+    import subprocess
+    import sys
+
+    api = start_api(lib_settings)
+    first, second = kept(api, llm, NOW), kept(api, llm, OTHER)
+    run = subprocess.run(
+        [sys.executable, "-m", "app", "library", "review", "--url", str(api.base_url), "--reviewer", "Mei"],
+        input="a\nterminal ok\nr\nflat\n",  # newest first: OTHER approved, NOW rejected
+        capture_output=True, text=True, timeout=60, env=os.environ,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "2 pending variant(s)" in run.stdout and "2 decision(s) recorded" in run.stdout
+    assert "{product} costs {price} today." in run.stdout  # the template, as the reviewer edits it
+    assert api.get(f"/v1/library/{second}").json()["status"] == "approved"
+    assert api.get(f"/v1/library/{first}").json()["status"] == "rejected"
+    trail = api.get("/v1/library/decisions").json()
+    assert [(d["action"], d["note"]) for d in trail] == [("approve", "terminal ok"), ("reject", "flat")]
+
+
+def test_evals_measure_the_model_not_the_library():
+    from app.evals.cases import load_cases
+
+    cases = load_cases(REPO_ROOT / "evals" / "cases")
+    assert cases and {c.generate_request("x").mode for c in cases} == {"fresh"}
+
+
+def test_outcomes_steer_traffic_between_approved_variants(start_api, lib_settings, llm):
+    api = start_api(lib_settings)
+    good, bad = kept(api, llm, NOW), kept(api, llm, OTHER)
+    for library_id in (good, bad):
+        decide(api, library_id, "approve").raise_for_status()
+    llm.script()
+    variant_of: dict[str, str] = {}
+    while len(variant_of) < 2:  # no outcomes yet: they rotate
+        (v,) = generate(api, mode="library")["variants"]
+        variant_of[v["library_id"]] = v["variant_id"]
+    events = iter(range(10**6))
+    at = time.time()  # Unix seconds, after the variants were generated
+    for _ in range(6):  # each batch of outcomes, then a request: one update of the weights
+        batch = [{"event_id": f"e{next(events)}", "variant_id": variant_of[lid], "type": "sent", "at": at}
+                 for lid in (good, bad) for _ in range(20)]  # fmt: skip
+        won = {"variant_id": variant_of[good], "type": "converted", "at": at}
+        batch += [{"event_id": f"e{next(events)}", **won} for _ in range(10)]
+        resp = api.post("/v1/events", json={"events": batch})
+        assert resp.status_code == 200 and resp.json()["accepted"] == len(batch), resp.text
+        generate(api, mode="library")
+    served = [generate(api, mode="library")["variants"][0]["library_id"] for _ in range(20)]
+    assert served.count(good) >= 16 and llm.calls == []

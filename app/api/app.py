@@ -19,6 +19,7 @@ from app.api.clients import ClientLimits
 from app.api.docs import mount_offline_docs
 from app.api.errors import error, error_responses, validation_error
 from app.api.guard import Guard
+from app.api.learning import router as learning_router
 from app.api.library import router as library_router
 from app.api.limits import BodyLimit
 from app.api.metrics import metrics_response, observed
@@ -43,7 +44,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     settings = settings or Settings.from_env()
     # The published schema's enums come from the content files the service will serve.
     content: Content = service.content if service is not None else load_content(settings.content_dir)
-    Request_ = request_model(tuple(content.channels), tuple(content.journeys))  # noqa: N806
+    tones = tuple(t.name for t in content.tones)
+    Request_ = request_model(tuple(content.channels), tuple(content.journeys), tones)  # noqa: N806
     Response_ = response_model(tuple(t.name for t in content.tones))  # noqa: N806
     limits = ClientLimits(settings)
     tracing.configure()  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set; off otherwise
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return error(500, "internal_error", "copydesk failed to handle this request; it was logged")
 
     app.add_middleware(Guard, settings=settings, limits=limits)  # key, client name, its limits
+    app.include_router(learning_router)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:

@@ -68,6 +68,8 @@ def field_path(loc: Sequence[Any]) -> str | None:
     parts = list(loc[1:] if loc and loc[0] in ("body", "path", "query") else loc)
     out = ""
     for p in parts:
+        if isinstance(p, str) and "[" in p:  # a union member's tag ("literal['auto']"), not a field
+            continue
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
     return out or None
 

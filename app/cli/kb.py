@@ -19,11 +19,20 @@ console = Console()
 
 
 def _open(settings: Settings, ingest_if_empty: bool = True):
+    """The knowledge base as the service opens it: reviews screened by the guardrails' checks."""
+    from app.guardrails.review_screen import ReviewScreen
     from app.kb import open_knowledge
 
     return open_knowledge(
-        settings.content_dir, settings.index_path, settings.chroma_url, ingest_if_empty=ingest_if_empty
-    )
+        settings.content_dir, settings.index_path, settings.chroma_url, ingest_if_empty=ingest_if_empty,
+        screen=ReviewScreen(settings.content_dir / "guardrails"),
+    )  # fmt: skip
+
+
+def _journeys(settings: Settings) -> list[str]:
+    from app.content import read_yaml
+
+    return list(read_yaml(settings.content_dir / "knowledge" / "retrieval.yaml")["journey_topics"])
 
 
 @kb_app.command()
@@ -53,7 +62,7 @@ def ingest(
 
 @kb_app.command()
 def stats() -> None:
-    """Count the index's snippets by kind, locale and category."""
+    """Count the index's snippets by kind, locale and category, and list the reviews never quoted."""
     kb = _open(Settings.from_env())
     table = Table("kind", "locale", "category", "snippets")
     counts: dict[tuple[str, str, str], int] = {}
@@ -63,9 +72,16 @@ def stats() -> None:
     for key in sorted(counts):
         table.add_row(*key, str(counts[key]))
     console.print(table)
+    unfit = Table("review", "sku", "locale", "why it is never quoted", "text", title="Reviews never quoted")
+    for sid, reasons in sorted(kb.unfit.items()):
+        s = kb.snippets[kb.position[sid]]
+        unfit.add_row(sid, s.sku, s.locale, "; ".join(reasons), s.text)
+    console.print(unfit)
     flagged = sum(1 for s in kb.snippets if s.flags)
+    skus = len({s.sku for s in kb.snippets if s.sku})
     console.print(
-        f"{kb.size()} snippets, {len({s.sku for s in kb.snippets if s.sku})} SKUs, {flagged} flagged reviews"
+        f"{kb.size()} snippets, {skus} SKUs, {flagged} flagged reviews, "
+        f"{len(kb.unfit)} never quoted (flagged or failing the sensitive-word / PII checks)"
     )
 
 
@@ -81,39 +97,65 @@ def query(
     """Search the index as the service does and show what comes back, raw and sanitised."""
     kb = _open(Settings.from_env())
     table = Table("id", "score", "topic", "rating", "text", "sanitised", show_lines=True)
-    for hit in kb.search(text, sku, locale=locale, kinds=(kind,), k=k, mode=mode):
+    for hit in kb.search(text, sku, locale=locale, kinds=(kind,), k=k, mode=mode, quotable_only=False):
         s = hit.snippet
         clean = kb.sanitizer.clean(s.text)
         note = "" if not clean.removed else f"dropped: {', '.join(clean.removed)}"
+        if s.id in kb.unfit:
+            note = "; ".join(("never quoted: " + "; ".join(kb.unfit[s.id]), note)).strip("; ")
         table.add_row(s.id, f"{hit.score:.4f}", s.topic, str(s.rating or ""), s.text, note)
     console.print(table)
 
 
 @kb_app.command("eval")
 def evaluate(
-    k: Annotated[int, typer.Option(help="Cut-off for recall.")] = 5,
     gate: Annotated[bool, typer.Option(help="Exit 1 below evals/retrieval/floor.yaml.")] = True,
 ) -> None:
-    """Recall@k and MRR of dense, lexical and hybrid retrieval on evals/retrieval/queries.yaml."""
-    from app.content import read_yaml
-    from app.kb.evaluate import evaluate as run_eval
+    """Retrieval on the service's path, per labelled set of evals/retrieval/floor.yaml and locale: how
+    often each channel's prompt quotes a review that answers the concern, and the search alone."""
+    from app.kb.evaluate import check_floor
+
+    settings = Settings.from_env()
+    kb = _open(settings)
+    failures = []
+    for report in check_floor(kb, settings.content_dir, _journeys(settings)):
+        for r in report.locales:
+            title = (
+                f"{report.name} · {r.locale}: {r.queries} concerns, {r.answerable} answerable in "
+                f"{r.locale}, {r.gaps} answered only in the other locale"
+            )
+            table = Table("channel", "quoted (concern as asked)", "requests", "worst journey",
+                          "quoted (concern as its topic)", title=title)  # fmt: skip
+            for q, t in zip(r.quoted, r.by_topic, strict=True):
+                worst = f"{q.worst_journey} {q.worst_rate:.3f}"
+                table.add_row(q.channel, f"{q.rate:.3f}", str(q.requests), worst, f"{t.rate:.3f}")
+            console.print(table)
+            search = Table("search alone", "recall@5", "MRR", "queries")
+            for sc in r.search:
+                search.add_row(sc.mode, f"{sc.recall:.3f}", f"{sc.mrr:.3f}", str(sc.queries))
+            console.print(search)
+        failures += report.failures
+    for f in failures:
+        console.print(f"[red]below the floor: {f}[/red]")
+    if gate and failures:
+        raise typer.Exit(1)
+
+
+@kb_app.command()
+def calibrate() -> None:
+    """Learn the fusion's lexical weight per locale on the calibration split (plus the project's
+    own set) and print it, to be written into knowledge/retrieval.yaml `fusion.lexical_weight`."""
+    from app.kb.calibrate import learn_weights
     from app.kb.evaluate import load_queries
 
     settings = Settings.from_env()
     kb = _open(settings)
-    queries = load_queries(settings.content_dir / "evals" / "retrieval" / "queries.yaml")
-    table = Table("queries", "retriever", f"recall@{k}", "MRR")
-    hybrid = None
-    for locale in (None, "zh-CN", "en-US"):
-        for score in run_eval(kb, queries, k=k, locale=locale):
-            table.add_row(
-                f"{locale or 'all'} ({score.queries})", score.mode, f"{score.recall:.3f}", f"{score.mrr:.3f}"
-            )
-            if locale is None and score.mode == "hybrid":
-                hybrid = score
-    console.print(table)
-    floor = read_yaml(settings.content_dir / "evals" / "retrieval" / "floor.yaml")["hybrid"]
-    if gate and hybrid and (hybrid.recall < floor["recall"] or hybrid.mrr < floor["mrr"]):
-        console.print(f"[red]hybrid below the floor: recall {hybrid.recall:.3f} / MRR {hybrid.mrr:.3f} "
-                      f"(floor {floor['recall']} / {floor['mrr']})[/red]")  # fmt: skip
-        raise typer.Exit(1)
+    folder = settings.content_dir / "evals" / "retrieval"
+    queries = load_queries(folder / "independent.yaml", "calibration") + load_queries(folder / "queries.yaml")
+    for c in learn_weights(kb, queries):
+        curve = " ".join(f"{w:g}:{m:.3f}" for w, m in c.curve)
+        now = kb.lexical_weight(c.locale)
+        console.print(
+            f"{c.locale}: lexical_weight {c.weight:g} (MRR {c.mrr:.3f}, dense alone {c.dense_mrr:.3f}, "
+            f"{c.queries} queries; currently {now:g})\n  {curve}"
+        )

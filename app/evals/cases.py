@@ -28,8 +28,10 @@ class EvalCase(BaseModel):
     expect: Expect = Field(default_factory=Expect)
 
     def generate_request(self, run_id: str) -> GenerateRequest:
+        # Fresh unless the case says otherwise: an eval measures the model and the prompts, never
+        # copy a reviewer approved into the library of the data dir it runs on.
         return GenerateRequest.model_validate(
-            {"request_id": f"eval-{self.id}-{run_id}"[:128], **self.request}
+            {"request_id": f"eval-{self.id}-{run_id}"[:128], "mode": "fresh", **self.request}
         )
 
 

@@ -16,6 +16,9 @@ from app.previews import bars as _bars
 from app.previews import esc as _e
 from app.previews import render as _render
 
+# Where report_gate.with_gate_section puts the gate's verdict: after the summary, before the copy.
+GATE_SLOT = "<!--gate-->"
+
 
 def _pct(values: list[float], q: int) -> float:
     if not values:
@@ -204,7 +207,7 @@ def render_html(
         f"<!doctype html><html><head><meta charset='utf-8'><title>copydesk eval</title><style>{CSS}</style></head><body>"
     ]
     parts.append(
-        f"<header><h1>copydesk eval · {_e(model)}</h1><div>{summary['cases']} runs · pass rate {summary['pass_rate']:.0%}</div></header><main>"
+        f"<header><h1>copydesk eval · {_e(model)}</h1><div>{summary['cases']} runs · pass rate {summary['pass_rate']:.0%} · <a href='performance.html' style='color:inherit'>performance per arm</a> (copydesk report performance)</div></header><main>"
     )
     parts.append("<h2>Summary</h2>" + _table({"all": summary, **groups}))
     if diff.get("baseline_pass_rate") is not None:
@@ -219,6 +222,7 @@ def render_html(
             )
             + "</p>"
         )
+    parts.append(GATE_SLOT)  # the gate's one line, when there is a gate (report_gate.py)
     if diff.get("flaky"):
         items = "".join(f"<li><a href='#{_e(c)}'>{_e(c)}</a>: {_e(t)}</li>" for c, t in diff["flaky"].items())
         parts.append(f"<h3>Flaky across repeats</h3><ul>{items}</ul>")

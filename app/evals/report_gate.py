@@ -1,5 +1,6 @@
-"""The report's gate section, kept apart from report.py: what the gate could see (per assertion
-kind), the replay's verdict, recorded answers marked stale and the rendered-prompt diff per case."""
+"""The report's gate section, kept apart from report.py: the verdict in one line after the summary;
+behind a disclosure, what the gate could see (per assertion kind), the replay's reasons, recorded
+answers marked stale and the rendered-prompt diff per case."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import html
 
 from app.evals.gate import Verdict, evidence_table
 from app.evals.replay_gate import ReplayVerdict
+from app.evals.report import GATE_SLOT
 
 
 def _e(text: object) -> str:
@@ -36,40 +38,51 @@ def gate_section(
     recorded_prompts: dict[str, dict] | None = None,
     current_prompts: dict[str, dict] | None = None,
 ) -> str:
-    style = (
-        "<style>.pdiff{white-space:pre-wrap;font-size:12px;background:#f6f6f6;padding:6px}"
-        ".pdiff .add{background:#dfd}.pdiff .del{background:#fdd}.stale{color:#a60;font-weight:bold}</style>"
-    )
-    parts = [style, "<section class='case' id='gate'><h2>Gate</h2>"]
+    """The gate's verdict in one line; the statistics behind it in a disclosure, open when it failed."""
+    if verdict is None and replay is None:
+        return ""
+    line, failed, body = [], False, []
     if verdict is not None:
-        parts.append(f"<p>Verdict: <b>{_e(verdict.status)}</b></p>")
+        reasons = verdict.reasons()
+        failed = failed or bool(reasons)
+        line.append(
+            f"Verdict: <b>{_e(verdict.status)}</b>" + (f" ({len(reasons)} reasons)" if reasons else "")
+        )
         rows = "".join(
             f"<tr>{''.join(f'<td>{_e(c)}</td>' for c in row)}</tr>" for row in evidence_table(verdict)
         )
-        parts.append(
+        body.append(
             "<table><tr><th>assertion kind (✗ dropped, ? run too small)</th><th>baseline</th><th>now</th>"
             f"<th>p</th><th>smallest detectable drop</th></tr>{rows}</table>"
         )
-        parts += [f"<p class='fail'>{_e(r)}</p>" for r in verdict.reasons()]
-        parts += [f"<p class='stale'>not enough evidence: {_e(b)}</p>" for b in verdict.blind]
+        body += [f"<p class='fail'>{_e(r)}</p>" for r in reasons]
+        body += [f"<p class='stale'>not enough evidence: {_e(b)}</p>" for b in verdict.blind]
     if replay is not None:
-        parts.append(
-            f"<p>Replay of recorded answers: <b>{_e(replay.status)}</b> ({replay.replayed} runs)</p>"
-        )
-        parts += [f"<p class='fail'>{_e(r)}</p>" for r in replay.reasons()]
+        reasons = replay.reasons()
+        failed = failed or bool(reasons)
+        stale = f", {len(replay.stale)} stale" if replay.stale else ""
+        line.append(f"replay of recorded answers: <b>{_e(replay.status)}</b> ({replay.replayed} runs{stale})")
+        body += [f"<p class='fail'>{_e(r)}</p>" for r in reasons]
         for case, tones in sorted(replay.stale.items()):
-            parts.append(
+            body.append(
                 f"<h3 class='stale' id='stale-{_e(case)}'>stale: <a href='#{_e(case)}'>{_e(case)}</a></h3>"
             )
             for tone in tones:
                 old = (recorded_prompts or {}).get(case, {}).get(tone)
                 new = (current_prompts or {}).get(case, {}).get(tone)
                 if old and new:
-                    parts.append(f"<div class='meta'>{_e(tone)}</div>{_diff_html(prompt_diff(old, new))}")
-    parts.append("</section>")
-    return "".join(parts)
+                    body.append(f"<div class='meta'>{_e(tone)}</div>{_diff_html(prompt_diff(old, new))}")
+    status = "fail" if failed else ""
+    return (
+        f"<section class='gate' id='gate'><p class='verdict {status}'>Gate · {' · '.join(line)}</p>"
+        f"<details{' open' if failed else ''}><summary>the statistics behind the verdict</summary>"
+        f"{''.join(body)}</details></section>"
+    )
 
 
 def with_gate_section(page: str, section: str) -> str:
-    """Put the section at the top of the report's main part."""
-    return page.replace("<main>", "<main>" + section, 1) if "<main>" in page else page + section
+    """Put the gate's line after the summary, before the copy (GATE_SLOT in report.py)."""
+    for slot in (GATE_SLOT, "<main>"):
+        if slot in page:
+            return page.replace(slot, (slot if slot == "<main>" else "") + section, 1)
+    return page + section

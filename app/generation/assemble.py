@@ -45,5 +45,5 @@ def assemble(
         fields = {f: sentence_case(v) for f, v in fields.items()}
     prefix, suffix = spec.wrapper(locale)
     if "body" in fields and (prefix or suffix):
-        fields["body"] = prefix + _without_wrapper(fields["body"], prefix, suffix) + suffix
+        fields["body"] = spec.wrap(_without_wrapper(fields["body"], prefix, suffix), locale)
     return Copy(fields=fields, template=template)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from dataclasses import replace
 from datetime import date
@@ -13,6 +14,14 @@ from app.commerce.client import CommerceClient
 from app.commerce.facts import TradeFacts
 from app.content import Content
 from app.errors import RequestError
+from app.generation.allocation import (
+    Plan,
+    allocation_out,
+    arm_of,
+    plan_variants,
+    variant_rows,
+    weigh_variants,
+)
 from app.generation.audit_record import write_audit
 from app.generation.fallback import fallback_copies
 from app.generation.inputs import grounding, prompt_input, scrubbed_audience, snippet_ids
@@ -25,6 +34,7 @@ from app.guardrails import Check, CheckContext, timed_checks
 from app.guardrails.link_policy import LinkPolicy
 from app.guardrails.pii_detector import PiiDetector
 from app.kb.interface import KnowledgeBase
+from app.learning import Learning
 from app.library.library import Library
 from app.llm.client import LLMClient
 from app.llm.deadline import Deadline
@@ -34,6 +44,8 @@ from app.schemas import CheckOut, GenerateRequest, GenerateResponse, VariantOut
 from app.store.audit import AuditLog
 from app.store.database import run_for
 from app.store.ids import random_hex
+
+log = logging.getLogger(__name__)
 
 
 class Generator:
@@ -53,6 +65,7 @@ class Generator:
         pii: PiiDetector,
         audit: AuditLog | None = None,
         links: LinkPolicy | None = None,
+        learning: Learning | None = None,
         library: Library | None = None,
         commerce_retry_after_s: float = 10.0,
     ) -> None:
@@ -65,6 +78,8 @@ class Generator:
         self.deadline_s = deadline_s
         self.pii = pii
         self.audit = audit
+        # Weights and auto tones; without a database every split is equal (CLI, evals).
+        self.learning = learning or Learning.load(None, content.root)
         self.trade = TradeResolver(commerce, knowledge, commerce_retry_after_s)
         self.drafter = VariantDrafter(llm, checks, max_repairs=max_repairs, links=links)
         self.library = LibrarySteps(library, self.drafter, content.journeys)
@@ -83,6 +98,7 @@ class Generator:
         request_context.generation_id.set(generation_id)
         trace: dict = {"timings_ms": {}}
         started = time.perf_counter()
+        created_at = time.time()
         audit = {
             "model": self.llm.model,
             "prompt_version": self.prompts.version(req.channel, req.locale),
@@ -101,13 +117,25 @@ class Generator:
         except RequestError:
             raise  # the caller's mistake, not a generation
         except Exception as exc:
+            trace.pop("plan", None)
             error = f"{type(exc).__name__}: {exc}"
             await self._record(req, audience, generation_id, "error", audit, error=error)
             raise
         telemetry.observe_stages(trace["timings_ms"])
+        plan: Plan = trace.pop("plan")  # not for the audit record: its context and weights are there
         response = resp.model_dump(mode="json")
         await self._record(req, audience, generation_id, "ok", audit, response=response)
+        await self._remember(resp, plan, created_at)
         return resp
+
+    async def _remember(self, resp: GenerateResponse, plan: Plan, created_at: float) -> None:
+        """The variants' rows, for /v1/events to find them with their context and arm."""
+        client = request_context.client.get() or "local"
+        rows = variant_rows(resp, plan.context, client, created_at, resp.allocation.hold_out > 0)
+        try:
+            await run_for(self.learning.db, self.learning.record_variants, rows)
+        except Exception:
+            log.exception("could not record the variants of %s", resp.generation_id)
 
     async def _record(self, *args, **kwargs) -> None:
         if self.audit is None:  # nothing to write to: no database call
@@ -173,7 +201,14 @@ class Generator:
         spec = self.content.channels[req.channel]
         values = placeholder_values(trade, req.locale, self.content.formats, req.audience.name)
         ctx = CheckContext(channel=spec, locale=req.locale, trade=trade, values=values, journey=req.journey)
-        tones = [t.name for t in self.content.tones][: req.variants]
+        prompt_version = self.prompts.version(req.channel, req.locale)
+        mark = time.perf_counter()
+        learning = self.learning
+        plan = await run_for(learning.db, plan_variants, learning, self.content, req, prompt_version)
+        timings["allocation"] = _ms(mark)
+        trace["plan"] = plan  # taken out again before the audit record is written
+        trace["context"] = plan.context.as_dict()
+        tones = plan.tones
 
         # Checked fallback copy only when a variant needs it: most requests never do.
         fallbacks = functools.cache(
@@ -190,6 +225,8 @@ class Generator:
             tracing.annotate(span, {"copydesk.reviews.count": len(evidence)})
         timings["retrieval"] = _ms(mark)
         trace["snippet_ids"] = ids = snippet_ids(trade, evidence)
+        if gap := getattr(evidence, "language_gap", None):  # answered only in the other locale
+            trace["review_language_gap"] = gap.as_record()
         ctx = replace(ctx, grounding=grounding(trade, req.locale), reviews=tuple(e.text for e in evidence))
         placeholders = [n for n in self.content.placeholders if n in values]
 
@@ -243,6 +280,14 @@ class Generator:
         )  # fmt: skip
         if kept:
             trace.setdefault("library", {"mode": mode}).update(kept)
+        variants = [_variant_out(generation_id, i, req, r, journey.note) for i, r in enumerate(results)]
+        mark = time.perf_counter()
+        arms = [arm_of(r.library_id, r.tone, prompt_version) for r in results]
+        allocation = await run_for(learning.db, weigh_variants, learning, plan.context, arms)
+        timings["allocation"] = round(timings["allocation"] + _ms(mark), 1)
+        for v, weight in zip(variants, allocation.weights, strict=True):
+            v.weight = weight
+        plan.allocation = allocation
         return GenerateResponse(
             generation_id=generation_id,
             request_id=req.request_id,
@@ -250,7 +295,8 @@ class Generator:
             prompt_version=prompt_version,
             snippet_ids=ids,
             checked_against=checked,
-            variants=[_variant_out(generation_id, i, req, r, journey.note) for i, r in enumerate(results)],
+            variants=variants,
+            allocation=allocation_out(allocation, generation_id),
         )
 
 
@@ -302,4 +348,5 @@ def _variant_out(generation_id: str, i: int, req: GenerateRequest, r: VariantRes
         source_reason=f"{note}; {r.reason}" if note else r.reason,
         repair=r.repair,  # type: ignore[arg-type]
         library_id=r.library_id,
+        weight=0.0,  # set from the allocation
     )

@@ -21,8 +21,7 @@ def _single_line(text: str, locale: str) -> str:
 def _fits(spec: ChannelSpec, field: str, locale: str, text: str, values: dict[str, str]) -> bool:
     filled = fill(text, values)
     if field == "body":
-        prefix, suffix = spec.wrapper(locale)
-        filled = prefix + filled + suffix
+        filled = spec.wrap(filled, locale)
     return spec.fits(field, locale, filled)
 
 

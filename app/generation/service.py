@@ -18,9 +18,11 @@ from app.generation.prompts import PromptBook
 from app.guardrails import default_checks
 from app.guardrails.link_policy import LinkPolicy
 from app.guardrails.pii_detector import PiiDetector
+from app.guardrails.review_screen import ReviewScreen
 from app.guardrails.sense import warm_up
 from app.kb import open_knowledge
 from app.kb.interface import KnowledgeBase
+from app.learning import Context, Learning
 from app.library.library import Library
 from app.library.policy import LibraryPolicy
 from app.llm.client import LLMClient
@@ -79,14 +81,30 @@ def start_embedded_model(settings: Settings) -> EmbeddedModelServer:
     return embedded
 
 
+def library_weights(learning: Learning):
+    """The library's approved variants drawn by the outcome allocation, arms keyed by library ID."""
+
+    def weights(ctx: dict, arms: list[str]) -> dict[str, float]:
+        """Empty while no arm has a send: then they rotate, least served first (variety)."""
+        context = Context(ctx["journey"], ctx["channel"], ctx["locale"], ctx.get("segment"))
+        shares = learning.allocate(context, arms).arms
+        if not any(s.sends for s in shares):
+            return {}
+        return {s.arm: s.weight for s in shares}
+
+    return weights
+
+
 def build_service(settings: Settings) -> Service:
     """Start what the settings ask for; with nothing set, the embedded model and demo catalog."""
     content = load_content(settings.content_dir)
     database = open_database(settings.database_url, settings.data_dir)
     catalog = load_catalog(content.knowledge_dir)
+    pii = PiiDetector(settings.content_dir / "guardrails" / "pii.yaml")
     knowledge = open_knowledge(
-        settings.content_dir, settings.index_path, settings.chroma_url, refresh_s=settings.kb_refresh_s
-    )
+        settings.content_dir, settings.index_path, settings.chroma_url, refresh_s=settings.kb_refresh_s,
+        screen=ReviewScreen(settings.content_dir / "guardrails", pii),
+    )  # fmt: skip
 
     timeout = httpx.Timeout(settings.commerce_timeout_s)
     if settings.commerce_url:
@@ -112,9 +130,10 @@ def build_service(settings: Settings) -> Service:
         attempts=settings.llm_attempts,
         call_timeout_s=settings.llm_call_timeout_s,
     )
-    pii = PiiDetector(settings.content_dir / "guardrails" / "pii.yaml")
     # The sense checks' dictionaries (jieba, wordfreq) load beside the start, not on a request.
     threading.Thread(target=warm_up, name="sense-warm-up", daemon=True).start()
+    learning = Learning.load(database, settings.content_dir)
+    library_policy = LibraryPolicy.load(settings.content_dir / "prompts" / "library.yaml")
     generator = Generator(
         content,
         PromptBook(content),
@@ -128,6 +147,7 @@ def build_service(settings: Settings) -> Service:
         commerce_retry_after_s=settings.commerce_retry_after_s,
         audit=AuditLog(database),
         links=LinkPolicy.load(settings.content_dir / "guardrails" / "links.yaml"),
-        library=Library(database, LibraryPolicy.load(settings.content_dir / "prompts" / "library.yaml")),
+        learning=learning,
+        library=Library(database, library_policy, weights=library_weights(learning)),
     )
     return Service(settings, content, generator, llm, commerce, knowledge, embedded, database)

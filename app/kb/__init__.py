@@ -26,9 +26,12 @@ def open_knowledge(
     ingest_if_empty: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
     refresh_s: float = 0.0,
+    screen=None,
 ):
     """The knowledge base for a service; the first start builds the index from knowledge/. With a
-    Chroma server and `refresh_s`, other instances' ingests are picked up within about that long."""
+    Chroma server and `refresh_s`, other instances' ingests are picked up within about that long.
+    `screen(text, category)` names why a review may not be quoted (the guardrails' checks, which
+    this layer cannot import)."""
     from app.kb.documents import load_snippets
     from app.kb.embedding import UseEmbedding
     from app.kb.ingest import ingest
@@ -46,11 +49,11 @@ def open_knowledge(
         summary = ingest(collection, load_snippets(content_dir / "knowledge"), on_progress)
         log.info("built the knowledge index: %s", summary)
     sanitizer = Sanitizer(content_dir / "guardrails" / "untrusted.yaml")
-    knowledge = ChromaKnowledge(collection, config, sanitizer)
+    knowledge = ChromaKnowledge(collection, config, sanitizer, screen)
     if chroma_url and refresh_s > 0:
         from app.kb.freshness import RefreshingKnowledge
 
         return RefreshingKnowledge(
-            knowledge, lambda: ChromaKnowledge(collection, config, sanitizer), refresh_s
+            knowledge, lambda: ChromaKnowledge(collection, config, sanitizer, screen), refresh_s
         )
     return knowledge

@@ -28,6 +28,29 @@ class Evidence:
     removed: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class LanguageGap:
+    """The concern's topic is answered by reviews in the other locale only: stated in the audit
+    record, those reviews named and never quoted (no translation reaches a prompt)."""
+
+    topic: str
+    locale: str
+    other_locale: str
+    review_ids: tuple[str, ...]
+
+    def as_record(self) -> dict:
+        return {"topic": self.topic, "locale": self.locale, "answered_in": self.other_locale,
+                "review_ids": list(self.review_ids)}  # fmt: skip
+
+
+class Reviews(list[Evidence]):
+    """The reviews for one prompt, with the language gap when there is one."""
+
+    def __init__(self, items=(), language_gap: LanguageGap | None = None) -> None:
+        super().__init__(items)
+        self.language_gap = language_gap
+
+
 class KnowledgeBase(Protocol):
     def product(self, sku: str, locale: str) -> ProductKnowledge | None: ...
 
@@ -40,7 +63,9 @@ class KnowledgeBase(Protocol):
         journey: str,
         interests: list[str],
         today: date,
-    ) -> list[Evidence]: ...
+    ) -> list[Evidence]:
+        """May return `Reviews`, whose `language_gap` the audit record carries."""
+        ...
 
     def searches_in_memory(self, skus: list[str], locale: str) -> bool:
         """True when reviews() for these SKUs is CPU work alone, no index or network call."""

@@ -1,5 +1,6 @@
-"""BM25 over the snippets (bm25s), with jieba splitting Chinese: catches exact terms (SKU codes,
-materials, sizes) that dense retrieval blurs."""
+"""BM25 over the snippets (bm25s): English words Snowball-stemmed (PyStemmer) without stop words,
+Chinese split by jieba plus character n-grams. Catches exact terms (materials, sizes, "return")
+that dense retrieval blurs."""
 
 from __future__ import annotations
 
@@ -9,34 +10,32 @@ import re
 import bm25s
 import jieba
 import numpy as np
+import Stemmer
 
 jieba.setLogLevel(logging.WARNING)
 _TOKEN = re.compile(r"[\w\u3400-\u9fff]+")
 _HAN = re.compile(r"[\u3400-\u9fff]+")
-_SUFFIXES = ("ing", "ed", "es", "s")
-
-
-def _stem(word: str) -> str:
-    """Light English suffix stripping: fits/fit, sized/size, washes/wash."""
-    for suffix in _SUFFIXES:
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
 
 
 class Tokenizer:
-    """jieba words, plus Chinese character unigrams and bigrams so 码数 still meets 鞋码."""
+    """jieba words, plus Chinese character unigrams and bigrams so 码数 still meets 鞋码; Latin
+    words stemmed ("returning", "returned" → "return") after stop words are dropped."""
 
-    def __init__(self, stopwords: set[str]) -> None:
-        self.stopwords = stopwords
+    def __init__(self, stopwords: set[str], stemmer: str = "english") -> None:
+        self.stopwords = {w.lower() for w in stopwords}
+        self.stem = Stemmer.Stemmer(stemmer).stemWord
 
     def __call__(self, text: str) -> list[str]:
         text = text.lower()
         tokens = []
         for tok in jieba.lcut_for_search(text):
             tok = tok.strip()
-            if tok and _TOKEN.fullmatch(tok) and tok not in self.stopwords:
-                tokens.append(tok if _HAN.match(tok) else _stem(tok))
+            if not tok or not _TOKEN.fullmatch(tok) or tok in self.stopwords:
+                continue
+            if _HAN.match(tok):
+                tokens.append(tok)
+            elif len(tok) > 1 or tok.isdigit():
+                tokens.append(self.stem(tok))
         for run in _HAN.findall(text):
             chars = [c for c in run if c not in self.stopwords]
             tokens += chars + [a + b for a, b in zip(run, run[1:], strict=False)]
@@ -44,10 +43,27 @@ class Tokenizer:
 
 
 class LexicalIndex:
-    def __init__(self, texts: list[str], tokenizer: Tokenizer) -> None:
+    def __init__(self, texts: list[str], tokenizer: Tokenizer, k1: float = 1.5) -> None:
         self.tokenize = tokenizer
-        self.bm25 = bm25s.BM25()
-        self.bm25.index([tokenizer(t) or ["∅"] for t in texts], show_progress=False)
+        self.k1 = k1
+        self.bm25 = bm25s.BM25(k1=k1)
+        corpus = [tokenizer(t) or ["∅"] for t in texts]
+        self.bm25.index(corpus, show_progress=False)
+        self.docs = len(corpus)
+        self.df: dict[str, int] = {}
+        for doc in corpus:
+            for tok in set(doc):
+                self.df[tok] = self.df.get(tok, 0) + 1
+
+    def ceiling(self, query: str) -> float:
+        """The most BM25 the query could score: every token matched (the limit k1 + 1 per idf).
+        A score over it is the share of the query's weight a snippet matches, comparable across
+        queries, where one hit on a common word stays small."""
+        total = 0.0
+        for tok in self.tokenize(query):
+            df = self.df.get(tok, 0)
+            total += np.log(1 + (self.docs - df + 0.5) / (df + 0.5)) * (self.k1 + 1)
+        return float(total)
 
     def scores(self, query: str, mask: np.ndarray) -> np.ndarray:
         """BM25 score of every snippet; those outside `mask` score 0."""

@@ -29,6 +29,23 @@ def _by_weight(
     return sorted(entries, key=key, reverse=True)
 
 
+def capped(
+    weights: Mapping[str, float], new: list[LibraryEntry], settled: list[LibraryEntry], share: float
+) -> dict[str, float]:
+    """The posteriors' weights, with new variants together held to at most the exploration share
+    while established ones exist (what they give up goes to the established, pro rata)."""
+    out = {e.library_id: max(0.0, float(weights.get(e.library_id, 0.0))) for e in (*new, *settled)}
+    fresh = sum(out[e.library_id] for e in new)
+    known = sum(out[e.library_id] for e in settled)
+    if not new or not settled or fresh <= share or known <= 0:
+        return out
+    for e in new:
+        out[e.library_id] *= share / fresh
+    for e in settled:
+        out[e.library_id] *= (1.0 - share) / known
+    return out
+
+
 def preference(
     entries: Sequence[LibraryEntry],
     policy: LibraryPolicy,
@@ -39,10 +56,10 @@ def preference(
     pool = list(entries)
     if not pool:
         return []
-    if weights:
-        return _by_weight(pool, weights, rng)
     new = [e for e in pool if e.served < policy.warmup_serves]
     settled = [e for e in pool if e.served >= policy.warmup_serves]
+    if weights:
+        return _by_weight(pool, capped(weights, new, settled, policy.exploration_share), rng)
     if not new or not settled:
         return _least_served(pool, rng)
     first, second = (new, settled) if rng.random() < policy.exploration_share else (settled, new)
