@@ -101,6 +101,7 @@ def tally(statuses) -> str:
 
 
 ROWS: list[tuple[str, str, str]] = []
+ARGS = argparse.Namespace(no_admission=False)
 
 
 def row(phase: str, statuses: str, figure: str) -> None:
@@ -198,8 +199,8 @@ def phase_postgres(rig: Rig) -> None:
         halt = threading.Event()
         threads = load(lambda rid, _: post(server.url, rid), 4, halt, answers)
         time.sleep(3)
-        down = time.monotonic()
         cluster.halt("fast")
+        down = time.monotonic()
         time.sleep(3)
         up = time.monotonic()
         cluster.resume()
@@ -211,7 +212,12 @@ def phase_postgres(rig: Rig) -> None:
         first_ok = min(t for t, _, s, _ in answers if s == 200 and t > up)
         server.stop()
         retry_after = {b.get("error", {}).get("code") for _, _, s, b in answers if s == 503}
-        for name, lo, hi in (("before", 0, down), ("down 3 s", down, up), ("after", up, float("inf"))):
+        phases = (
+            ("before, and stopping", 0, down),
+            ("down 3 s", down, up),
+            ("after", up, float("inf")),
+        )
+        for name, lo, hi in phases:
             statuses = [s for t, _, s, _ in answers if lo <= t < hi]
             row(f"PostgreSQL restart under load: {name}", tally(statuses),
                 f"503 codes {sorted(retry_after)}; first 200 {first_ok - up:.2f} s after it was back"
@@ -281,15 +287,22 @@ def phase_model(rig: Rig) -> None:
         again = post(server.url, "model-back", 120)
     finally:
         server.stop()
-    src = [(b.get("variants") or [{}])[0].get("source") for _, _, b in (meanwhile, again)]
+    src = [
+        (lambda v: f"{v.get('source')} ({v.get('source_reason', '')[:70]})")((b.get("variants") or [{}])[0])
+        for _, _, b in (meanwhile, again)
+    ]
     row("embedded model killed", tally([meanwhile[1], again[1]]),
         f"meanwhile {src[0]} in {meanwhile[0]:.1f} s (deadline 20 s); model back after {back:.1f} s; "
         f"then {src[1]}")  # fmt: skip
 
 
 def phase_overload(rig: Rig, requests: int = 8) -> None:
-    """Eight requests at once (two variants each) on the embedded model, 4 slots, deadline 30 s."""
-    s = rig.settings(llm_base_url=None, llm_model=None, llm_api_key=None, deadline_s=30.0)
+    """Eight requests at once (two variants each) on the embedded model, 4 slots, deadline 30 s;
+    `--no-admission` lets every call through (1000 in flight), as before admission existed."""
+    limit = 1000 if ARGS.no_admission else 0
+    s = rig.settings(
+        llm_base_url=None, llm_model=None, llm_api_key=None, deadline_s=30.0, llm_concurrency=limit
+    )
     server = ThreadedServer(create_app(s)).start()
     try:
         post(server.url, "overload-warm", 120)  # the service learns how long a call takes
@@ -312,7 +325,8 @@ def phase_overload(rig: Rig, requests: int = 8) -> None:
         for _, _, b in answers
         for v in b.get("variants", [])
     )
-    row(f"{requests} concurrent on the embedded model (2 variants each)", tally(s for _, s, _ in answers),
+    row(f"{requests} concurrent on the embedded model (2 variants each)"
+        + (", no admission" if ARGS.no_admission else ""), tally(s for _, s, _ in answers),
         f"p50 {statistics.median(times):.1f} s, p95 {p95:.1f} s, max {times[-1]:.1f} s; variants "
         f"{dict(sources)}")  # fmt: skip
 
@@ -378,7 +392,9 @@ PHASES = {
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", choices=sorted(PHASES), help="phases to run (default: all)")
+    ap.add_argument("--no-admission", action="store_true", help="overload: no limit on calls in flight")
     args = ap.parse_args()
+    ARGS.no_admission = args.no_admission
     with tempfile.TemporaryDirectory(prefix="copydesk-resilience-") as tmp:
         rig = Rig(Path(tmp))
         for name in args.only or PHASES:

@@ -56,9 +56,9 @@ def write_audit(
         record = without_personal_data(record, pii, personal or Personal(), req.locale)
         audit.record(generation_id, req.request_id, status, record)
     except Exception:
-        log.exception("could not write the audit record of %s", generation_id)
-        if status == "ok":
+        if status == "ok":  # the request fails with it: the API logs it (503 when the database is away)
             raise
+        log.warning("could not write the audit record of %s", generation_id, exc_info=True)
 
 
 # Identifiers and closed vocabularies: stored as they are (an ID is how a record is found again).
