@@ -178,6 +178,11 @@ class Admission:
                     f"the provider answered 429 with Retry-After {wait:.0f} s, beyond the deadline",
                 ) from exc
             raise
+        except (asyncio.CancelledError, TimeoutError):
+            # Cut at the deadline: the call takes at least this long, which is what the estimate
+            # must learn (a model that never answers in time would otherwise teach it nothing).
+            seconds = time.monotonic() - started
+            raise
         finally:
             self._release(call, seconds)
 
