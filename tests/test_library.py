@@ -402,3 +402,13 @@ def test_outcomes_steer_traffic_between_approved_variants(start_api, lib_setting
     assert api.get(f"/v1/library/{good}").json()["outcomes"] == {"sent": 120, "converted": 60}
     page = api.get("/v1/library-queue.html", params={"status": "approved"}).text
     assert "converted rate 50.0%" in page and "sent 120" in page
+
+
+def test_library_mode_writes_only_what_the_library_lacks(start_api, lib_settings, llm):
+    api = start_api(lib_settings)
+    library_id = kept(api, llm, NOW)
+    decide(api, library_id, "approve").raise_for_status()
+    llm.script(default=lambda _: ok(OTHER))
+    a, b = generate(api, mode="library", variants=2)["variants"]
+    assert (a["source"], a["library_id"], b["source"]) == ("library", library_id, "llm")
+    assert a["tone"] != b["tone"] and len(llm.calls) == 1  # one model call, for the missing variant
