@@ -284,3 +284,77 @@ def test_events_are_scoped_to_the_client_that_generated(start_api, settings):
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden_role"
     mine = api.post("/v1/events", json={"events": event}, headers=a).json()
     assert mine["accepted"] == 1
+
+
+def test_performance_per_arm_with_intervals_guard_and_weights(api):
+    ids = [v["variant_id"] for v in generate(api, segment="hot", variants=2)["variants"]]
+    post(api, events_for(ids[0], 400, clicked=80, converted=40, unsubscribed=1)
+         + events_for(ids[1], 400, clicked=40, converted=10, unsubscribed=12))  # fmt: skip
+    generate(api, segment="hot", variants=2)  # weights served after the events
+    resp = api.get("/v1/performance", params={"journey": "cart_abandon", "segment": "hot"})
+    assert resp.status_code == 200, resp.text
+    (ctx,) = resp.json()["contexts"]
+    assert (ctx["journey"], ctx["channel"], ctx["locale"], ctx["segment"]) == (
+        "cart_abandon",
+        "sms",
+        "zh-CN",
+        "hot",
+    )
+    first, second = sorted(ctx["arms"], key=lambda a: -a["counts"]["converted"])
+    assert first["counts"]["sent"] == 400 and first["counts"]["converted"] == 40
+    conv = first["rates"]["converted"]
+    assert conv["rate"] == pytest.approx(0.1) and conv["low"] < 0.1 < conv["high"]
+    assert first["p_best"] > 0.95 and first["weight"] > second["weight"]
+    assert second["guard"]["unsubscribed"]["p_above_baseline"] > 0.95
+    assert ctx["baseline"]["sends"] == 800
+    assert api.get("/v1/performance", params={"segment": "cold"}).json()["contexts"] == []
+    assert len(api.get("/v1/performance", params={"since": "2000-01-01"}).json()["contexts"]) == 1
+    assert api.get("/v1/performance", params={"since": "2999-01-01"}).json()["contexts"] == []
+    bad = api.get("/v1/performance", params={"segment": "lukewarm"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "segment"
+
+
+def test_the_report_page_opens_in_chromium_and_shows_the_charts(start_api, settings, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("chromium") is None and not Path("/usr/bin/chromium").exists():
+        pytest.skip("make browser installs Debian's chromium")
+    content = content_with_policy(tmp_path, hold_out=0.1)
+    api = start_api(settings, content_dir=content)
+    gen = generate(api, segment="hot")
+    ids = [v["variant_id"] for v in gen["variants"]]
+    held = gen["allocation"]["hold_out_id"]
+    post(api, events_for(ids[0], 300, converted=30) + events_for(ids[1], 300, converted=10)
+         + events_for(ids[2], 300, converted=12) + events_for(held, 100, converted=2))  # fmt: skip
+    generate(api, segment="hot")
+    page = tmp_path / "out" / "performance.html"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "COPYDESK_DATA_DIR": str(settings.data_dir),
+           "COPYDESK_CONTENT_DIR": str(content)}  # fmt: skip
+    run = subprocess.run([sys.executable, "-m", "app", "report", "performance", "--out", str(page)],
+                         env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    from playwright.sync_api import sync_playwright
+
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+        )
+        tab = browser.new_page()
+        tab.on("request", lambda r: requests.append(r.url))
+        tab.goto(page.as_uri())
+        assert tab.locator("section.context").count() == 1
+        assert tab.locator("svg.rates rect.bar").count() == 3  # a bar per arm
+        assert tab.locator("svg.rates line.interval").count() == 3  # with its interval
+        assert tab.locator("svg.weights polyline").count() == 3  # weights over time
+        assert tab.locator("svg.sends polyline").count() >= 3  # sends per day
+        box = tab.locator("svg.rates").bounding_box()
+        assert box and box["width"] > 300 and box["height"] > 60  # drawn, not collapsed
+        text = tab.inner_text("body").lower()
+        assert "what the allocation changed and why" in text and "hold-out: 100 held out" in text
+        browser.close()
+    assert requests == [page.as_uri()]  # self-contained: nothing else fetched

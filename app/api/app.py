@@ -18,8 +18,8 @@ from app.api import roles
 from app.api.clients import ClientLimits
 from app.api.docs import mount_offline_docs
 from app.api.errors import error, error_responses, validation_error
-from app.api.events import router as events_router
 from app.api.guard import Guard
+from app.api.learning import router as learning_router
 from app.api.library import router as library_router
 from app.api.limits import BodyLimit
 from app.api.metrics import metrics_response, observed
@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return error(500, "internal_error", "copydesk failed to handle this request; it was logged")
 
     app.add_middleware(Guard, settings=settings, limits=limits)  # key, client name, its limits
-    app.include_router(events_router)
+    app.include_router(learning_router)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:

@@ -207,7 +207,7 @@ def render_html(
         f"<!doctype html><html><head><meta charset='utf-8'><title>copydesk eval</title><style>{CSS}</style></head><body>"
     ]
     parts.append(
-        f"<header><h1>copydesk eval · {_e(model)}</h1><div>{summary['cases']} runs · pass rate {summary['pass_rate']:.0%}</div></header><main>"
+        f"<header><h1>copydesk eval · {_e(model)}</h1><div>{summary['cases']} runs · pass rate {summary['pass_rate']:.0%} · <a href='performance.html' style='color:inherit'>performance per arm</a> (copydesk report performance)</div></header><main>"
     )
     parts.append("<h2>Summary</h2>" + _table({"all": summary, **groups}))
     if diff.get("baseline_pass_rate") is not None:

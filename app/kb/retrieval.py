@@ -296,11 +296,16 @@ class ChromaKnowledge:
         n = int(self.config.get("candidates", 20))
         hits = self.search(query, list(skus), locale=locale, k=n)
         journey_topics = set(self.config.get("journey_topics", {}).get(journey, [])) if not concern else set()
-        scored = [Hit(h.snippet, h.score + self._tie_break(h.snippet, journey_topics, today)) for h in hits]
-        if leading:
-            scored.sort(key=lambda h: (h.snippet.topic != leading, -h.score))
+        about = topic or (self.topic_of(concern) if concern else None)
+        bonus = 0.0 if topic else float(self.config.get("concern_topic", {}).get("bonus", 0.0))
+        scored = [
+            Hit(h.snippet, h.score + self._tie_break(h.snippet, journey_topics, today)
+                + (bonus if about and h.snippet.topic == about else 0.0))
+            for h in hits
+        ]  # fmt: skip
+        scored.sort(key=lambda h: (leading is not None and h.snippet.topic != leading, -h.score))
         picked = self._budgeted(scored, channel, leading)
-        gap = self._language_gap(list(skus), locale, concern, topic) if concern else None
+        gap = self._language_gap(list(skus), locale, about) if about else None
         return Reviews(picked, language_gap=gap)
 
     def _tie_break(self, snippet: Snippet, journey_topics: set[str], today: date) -> float:
@@ -331,14 +336,9 @@ class ChromaKnowledge:
             out.append(Evidence(id=hit.snippet.id, text=clean.text, removed=clean.removed))
         return out
 
-    def _language_gap(
-        self, skus: list[str], locale: str, concern: str, topic: str | None
-    ) -> LanguageGap | None:
+    def _language_gap(self, skus: list[str], locale: str, about: str) -> LanguageGap | None:
         """The concern's topic has no quotable review of these SKUs in the request's locale but has
         some in the other one. Those are named, never quoted (docs/knowledge-base.md says why)."""
-        about = topic or self.topic_of(concern)
-        if not about:
-            return None
         other = next((loc for loc in LOCALES if loc != locale), None)
         fit = self._mask(skus, None, ("review",), True)
         tagged = [self.snippets[i] for i in np.flatnonzero(fit) if self.snippets[i].topic == about]
