@@ -15,8 +15,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api import roles
+from app.api.auth import bearer, matches
 from app.api.clients import ClientLimits
 from app.api.docs import mount_offline_docs
+from app.api.erasure import erasure_router
 from app.api.errors import error, error_responses, validation_error
 from app.api.guard import Guard
 from app.api.learning import router as learning_router
@@ -24,6 +26,7 @@ from app.api.library import router as library_router
 from app.api.limits import BodyLimit
 from app.api.metrics import metrics_response, observed
 from app.api.once import answer_once
+from app.api.purging import ScheduledPurge
 from app.config import Settings
 from app.content import Content, load_content
 from app.errors import RequestError
@@ -58,9 +61,12 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         app.state.service = svc
         db = svc.database or open_database(settings.database_url, settings.data_dir)
         app.state.claims = RequestClaims(db, lease_s=settings.claim_lease_s, ttl_s=settings.replay_window_s)
+        purge = ScheduledPurge(settings)  # retention: old audit records, replays past their window
+        purge.start()
         try:
             yield
         finally:
+            await purge.aclose()
             if service is None:
                 await svc.aclose()
             await asyncio.to_thread(tracing.flush)
@@ -103,7 +109,15 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.include_router(learning_router)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        """Prometheus text; not here when COPYDESK_METRICS_ADDR serves it on its own address, and
+        only with `Authorization: Bearer <COPYDESK_METRICS_KEY>` when that is set."""
+        if settings.metrics_addr is not None:
+            return error(404, "not_found", "metrics are served on COPYDESK_METRICS_ADDR")
+        if settings.metrics_key and not matches(bearer(request), settings.metrics_key):
+            return error(
+                401, "unauthorized", "send Authorization: Bearer <COPYDESK_METRICS_KEY>", "Authorization"
+            )
         return metrics_response()
 
     @app.get("/healthz", tags=["ops"])
@@ -167,6 +181,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             return error(404, "unknown_generation", f"no generation {generation_id}", "generation_id")
         return record
 
+    app.include_router(erasure_router(settings))  # DELETE /v1/requests/{id}, GET /v1/deletions
     return app
 
 

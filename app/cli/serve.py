@@ -47,6 +47,13 @@ def serve(
 
     config = log_config(log_level, fmt)
     logging.config.dictConfig(config)
+    if settings.metrics_addr is not None:  # in this process; with workers after their metrics dir is set
+        from app.cli.workers import metrics_dir_for
+
+        metrics_dir_for(settings)
+        from app.api.metrics import serve_metrics_apart
+
+        serve_metrics_apart(settings.metrics_addr)
     if settings.workers == 1:
         from app.api.factory import serving_app
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from app.store.sqlite import open_store
+from app.store.sqlite import BUSY_TIMEOUT_S, open_store
 
 
 async def run_for(db: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -93,6 +94,20 @@ class SqliteDatabase:
     def fetchall(self, sql: str, params: Params = ()) -> list[tuple]:
         with self._lock:
             return self._db.execute(sql, params).fetchall()
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the file and empty it, if that can be done at once. Never
+        waits: a checkpoint that waits for readers holds off every writer meanwhile (500 erasures
+        each followed by a waiting one stalled serving writes for seconds); when busy it does
+        what it can without waiting and the log is emptied by a later one."""
+        with self._lock:
+            self._db.execute("PRAGMA busy_timeout = 0")
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.OperationalError:
+                pass  # busy: the frames it could copy are copied
+            finally:
+                self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
