@@ -106,8 +106,8 @@ def test_the_commerce_client_escapes_and_checks_what_it_gets(commerce):
 
 
 def test_an_answer_about_another_product_is_not_trusted():
-    """A commerce API that answers for a different SKU than asked is not trusted: a malformed answer
-    naming the field, its own failure rather than an outage (issue 23)."""
+    """A commerce API that answers for a different SKU than asked broke the contract: that fact is
+    unknown (malformed, naming the field), never another product's price, and not an outage."""
     from fastapi import FastAPI
 
     wrong = FastAPI()
@@ -120,9 +120,9 @@ def test_an_answer_about_another_product_is_not_trusted():
         http = httpx.AsyncClient(base_url="http://commerce", transport=httpx.ASGITransport(app=wrong))
         client = CommerceClient(http, attempts=1)
         try:
-            with pytest.raises(CommerceMalformed) as exc:
+            with pytest.raises(CommerceMalformed) as caught:
                 await client.sku("SKU-1001")
-            assert exc.value.field == "sku"
+            assert caught.value.field == "sku"
         finally:
             await client.aclose()
 
