@@ -27,8 +27,9 @@ _DESCRIPTIONS = {
     500: "a fault of copydesk; it was logged",
     502: "`commerce_malformed`: the request asked `on_commerce_unavailable: fail` and the commerce API's "
     "answer for the named field broke its contract",
-    503: "`commerce_unavailable`: the request asked `on_commerce_unavailable: fail` and the commerce API "
-    "could not be reached; retry after `Retry-After` seconds",
+    503: "`database_unavailable`: the database is away (restarting), no copy is sent without its audit "
+    "record; `commerce_unavailable`: the request asked `on_commerce_unavailable: fail` and the commerce "
+    "API could not be reached. Retry after `Retry-After` seconds",
 }
 
 

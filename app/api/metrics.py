@@ -62,6 +62,9 @@ async def observed(req: GenerateRequest, call: Callable[[], Awaitable[Any]]) -> 
     except RequestError as exc:
         status = exc.status
         raise
+    except Exception as exc:
+        status = getattr(exc, "http_status", 500)  # 503 when the database is away
+        raise
     finally:
         seconds = time.perf_counter() - started
         telemetry.REQUEST_SECONDS.labels(req.channel, req.locale, str(status), client).observe(seconds)

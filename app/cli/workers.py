@@ -46,13 +46,15 @@ def prepare_workers(settings: Settings) -> Callable[[], None]:
     open_knowledge(settings.content_dir, settings.index_path, settings.chroma_url)  # built if empty
 
     if settings.uses_embedded_model:  # one model server for every worker, not one each
-        from app.generation.service import start_embedded_model
+        from app.generation.service import model_call_limit, start_embedded_model
 
         model = start_embedded_model(settings)
         undo.append(model.stop)
         os.environ["COPYDESK_LLM_BASE_URL"] = model.base_url
         os.environ["COPYDESK_LLM_MODEL"] = settings.llm_model or model.model.alias
         os.environ["COPYDESK_LLM_JSON_MODE"] = settings.json_mode
+        # The workers see a remote model now: each may keep its share of the slots busy.
+        os.environ["COPYDESK_LLM_CONCURRENCY"] = str(model_call_limit(settings))
         log.info("embedded model for %d workers at %s", settings.workers, model.base_url)
 
     def cleanup() -> None:

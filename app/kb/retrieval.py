@@ -33,6 +33,10 @@ MODES = ("dense", "lexical", "hybrid")
 Screen = Callable[[str, str], tuple[str, ...]]
 
 
+class KnowledgeUnavailable(Exception):
+    """The Chroma server does not answer."""
+
+
 _NONE = np.zeros(0, dtype=np.intp)
 
 
@@ -66,8 +70,10 @@ class ChromaKnowledge:
         config: dict[str, Any],
         sanitizer: Sanitizer,
         screen: Screen | None = None,
+        health: Any = None,
     ) -> None:
         self.collection = collection
+        self.health = health  # a ServerHealth with a Chroma server, else None
         self.config = config
         self.sanitizer = sanitizer
         self.screen = screen
@@ -165,7 +171,17 @@ class ChromaKnowledge:
         return mask
 
     def size(self) -> int:
+        if not self.reviews_available():  # no network call to a server known to be away
+            raise KnowledgeUnavailable(self.health.detail)
         return self.collection.count()
+
+    def reviews_available(self) -> bool:
+        """False while the Chroma server does not answer (embedded Chroma always answers)."""
+        return self.health is None or self.health.ok
+
+    def close(self) -> None:
+        if self.health is not None:
+            self.health.close()
 
     def searches_in_memory(self, skus: list[str], locale: str, kinds: tuple[str, ...] = ("review",)) -> bool:
         """Whether reviews() for these SKUs is small CPU work: the exact in-memory path of `_dense`
