@@ -26,14 +26,18 @@ class ServerHealth:
         try:
             self.client.heartbeat()
         except Exception as exc:  # noqa: BLE001 - down, restarting, unreachable: all the same here
-            if self.ok:
-                log.warning("the knowledge server does not answer (%s): copy without review snippets", exc)
-            self.ok, self.detail = False, f"the knowledge server does not answer: {type(exc).__name__}"
+            self.failed(exc)
             return False
         if not self.ok:
             log.info("the knowledge server answers again")
         self.ok, self.detail = True, None
         return True
+
+    def failed(self, exc: BaseException) -> None:
+        """Down until the next heartbeat answers (also when a request's own call found it down)."""
+        if self.ok:
+            log.warning("the knowledge server does not answer (%s): copy without review snippets", exc)
+        self.ok, self.detail = False, f"the knowledge server does not answer: {type(exc).__name__}"
 
     def _watch(self) -> None:
         while not self._stop.wait(self.every_s):

@@ -173,7 +173,12 @@ class ChromaKnowledge:
     def size(self) -> int:
         if not self.reviews_available():  # no network call to a server known to be away
             raise KnowledgeUnavailable(self.health.detail)
-        return self.collection.count()
+        try:
+            return self.collection.count()
+        except Exception as exc:
+            if self.health is not None:  # known down at once, not at the next heartbeat
+                self.health.failed(exc)
+            raise
 
     def reviews_available(self) -> bool:
         """False while the Chroma server does not answer (embedded Chroma always answers)."""
