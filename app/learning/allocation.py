@@ -78,6 +78,14 @@ def guard_flags(
         k_sib = sum(c.get(kind, 0) for c in siblings)
         alone = n_o <= 0  # no other arm has sends here: the parent is the baseline
         n_o, k_o = np.where(alone, n_sib, n_o), np.where(alone, k_sib, k_o)
+        # Only an arm whose observed rate is above the baseline's (or the ceiling) can be credibly
+        # above it: the draws are spent only when there is one (usually there is none).
+        rate = np.divide(k, n, out=np.zeros_like(k), where=n > 0)
+        base_rate = np.divide(k_o, n_o, out=np.zeros_like(k_o), where=n_o > 0)
+        ceiling = np.inf if rule.ceiling is None else rule.ceiling
+        eligible &= (rate > base_rate) | (rate > ceiling)
+        if not eligible.any():
+            continue
         above = p_above(k, n, k_o, n_o, policy.draws, rng)
         over = None
         if rule.ceiling is not None:
