@@ -27,6 +27,10 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _optional_float(env: Mapping[str, str], name: str) -> float | None:
+    return _float(env, name, 0.0) if env.get(name) else None
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(_float(env, name, default))
 
@@ -86,6 +90,11 @@ class Settings:
     workers: int = 1
     log_format: str = "text"
     kb_refresh_s: float = 10.0
+    # Failure semantics (issue 24): shutdown, the database's outage, the model's admission.
+    shutdown_drain_s: float = 2.0  # after SIGTERM: /readyz 503 while still accepting
+    shutdown_grace_s: float | None = None  # then in-flight requests may take this long; None: deadline + 5 s
+    database_timeout_s: float = 2.0  # the longest a request waits for a database connection
+    llm_concurrency: int = 0  # model calls in flight per worker; 0: the embedded model's slots, else no limit
     # Privacy (issue 22): replays sealed under these keys (newest first), for this long; what the
     # audit and events keep, for this long; the purge's schedule and batch; /metrics' key and address.
     replay_keys: tuple[bytes, ...] = ()
@@ -112,6 +121,11 @@ class Settings:
         if not self.api_keys:
             return frozenset(ROLES)
         return dict(self.client_roles).get(client or "", DEFAULT_ROLES)
+
+    @property
+    def grace_s(self) -> float:
+        """How long in-flight requests may finish once the listener closed: a deadline, the audit."""
+        return self.shutdown_grace_s if self.shutdown_grace_s is not None else self.deadline_s + 5.0
 
     @property
     def uses_embedded_model(self) -> bool:
@@ -177,6 +191,10 @@ class Settings:
             workers=max(1, _int(env, "COPYDESK_WORKERS", 1)),
             log_format=env.get("COPYDESK_LOG_FORMAT") or "text",
             kb_refresh_s=_float(env, "COPYDESK_KB_REFRESH_S", cls.kb_refresh_s),
+            shutdown_drain_s=_float(env, "COPYDESK_SHUTDOWN_DRAIN_S", cls.shutdown_drain_s),
+            shutdown_grace_s=_optional_float(env, "COPYDESK_SHUTDOWN_GRACE_S"),
+            database_timeout_s=_float(env, "COPYDESK_DATABASE_TIMEOUT_S", cls.database_timeout_s),
+            llm_concurrency=_int(env, "COPYDESK_LLM_CONCURRENCY", cls.llm_concurrency),
             replay_keys=parse_replay_keys(env.get("COPYDESK_REPLAY_KEY", "")),
             replay_window_s=_float(env, "COPYDESK_REPLAY_WINDOW_S", cls.replay_window_s),
             retention_days=_float(env, "COPYDESK_RETENTION_DAYS", cls.retention_days),

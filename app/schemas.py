@@ -252,6 +252,14 @@ class CheckedAgainst(BaseModel):
     offer: OfferChecked | None = Field(description="null when the request named no offer")
 
 
+class KnowledgeUsed(BaseModel):
+    reviews: Literal["used", "none", "unavailable"] = Field(
+        description="`used`: review snippets were in the prompt; `none`: none matched; `unavailable`: the "
+        "knowledge server did not answer, the copy rests on the product facts alone"
+    )
+    detail: str | None = None
+
+
 class GenerateResponse(BaseModel):
     generation_id: str
     request_id: str
@@ -262,6 +270,9 @@ class GenerateResponse(BaseModel):
         default=None,
         description="the trade facts the copy was checked against: per SKU price and stock, the offer, "
         "each verified or not and as of when",
+    )
+    knowledge: KnowledgeUsed | None = Field(
+        default=None, description="what the knowledge base gave this request (review snippets or not)"
     )
     variants: list[VariantOut]
     allocation: AllocationOut = Field(description="how the weights were decided (see docs/learning.md)")

@@ -130,6 +130,15 @@ def main(total: int = 10_000) -> None:
             times.append((time.perf_counter() - t) * 1000)
         print(f"reviews for a prompt (hybrid + MMR + sanitise): {summary_of(times)}")
         times = []
+        concerns = ["does it run small for wide feet", "物流会不会很慢", "is the box crushed", "退货麻烦吗"]
+        for i in range(200):
+            t = time.perf_counter()
+            locale = "zh-CN" if i % 2 else "en-US"
+            concern = f"{concerns[i % len(concerns)]} {i}"  # a new concern each time: nothing cached
+            kb.reviews([rng.choice(skus)], locale, "email", concern, "cs_followup", [], date(2026, 11, 22))
+            times.append((time.perf_counter() - t) * 1000)
+        print(f"reviews for a free-text concern, uncached (+ its topic's vote): {summary_of(times)}")
+        times = []
         for _ in range(200):
             t = time.perf_counter()
             kb.product(rng.choice(skus[:400]), "zh-CN")

@@ -184,6 +184,39 @@ def test_generation_carries_snippet_ids(api, llm):
     assert user_prompt.count("<review>") == len(reviews)
 
 
+def test_a_free_text_concern_gets_its_gap_by_the_topic_its_neighbours_vote_for(kb):
+    got = kb.reviews(
+        ["SKU-2002"], "en-US", "sms", "does it come in a nice box, it's a gift", "welcome", [], TODAY
+    )
+    assert got.language_gap is not None and got.language_gap.topic == "packaging"
+    assert kb.topic_of("can I pay in instalments") == "payment"
+    assert kb.topic_of("平时穿41码这款正常拍就行吗") == "sizing"
+
+
+def test_kb_stats_lists_the_reviews_never_quoted(index_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    env = {"COPYDESK_INDEX_DIR": str(index_dir), "COPYDESK_DATA_DIR": str(tmp_path), "COLUMNS": "250"}
+    result = CliRunner().invoke(app, ["kb", "stats"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "Reviews never quoted" in result.output
+    for sid in ("R-1004-14", "R-3008-13", "R-3004-06"):  # banned words, a card number, "eco-friendly"
+        assert sid in result.output
+    assert "never quoted (flagged or failing" in result.output
+
+
+def test_the_fusion_weight_is_learned_with_dense_alone_among_the_choices(kb):
+    from app.kb.calibrate import learn_weights
+
+    queries = load_queries(REPO_ROOT / "evals" / "retrieval" / "independent.yaml", "calibration")[:12]
+    before = dict(kb.config["fusion"]["lexical_weight"])
+    for choice in learn_weights(kb, queries):
+        assert choice.curve[0][0] == 0.0 and choice.mrr >= choice.dense_mrr
+    assert kb.config["fusion"]["lexical_weight"] == before  # learning leaves the running weights alone
+
+
 def test_a_flagged_review_is_never_in_a_rendered_prompt(api, llm):
     """R-1004-14 (全网第一, 国家级, 治好失眠) is the best-rated quality review of SKU-1004: before,
     an e-mail on quality quoted it as it is."""

@@ -101,6 +101,17 @@ def test_an_answer_over_the_size_bound_is_refused_not_buffered():
     assert call(ModelTransport(server.url, "k", max_answer_bytes=8192)) == {}
 
 
+def test_an_error_answer_over_the_size_bound_is_refused_too():
+    """The SDK reads an error's body to build its exception: that read is bounded as well."""
+    body = b'{"error": "' + b"x" * 5000 + b'"}'
+    head = f"HTTP/1.1 500 Oops\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
+    server = RawServer(head + body)
+    with pytest.raises(ModelBadResponse, match="over 4096 bytes"):
+        call(ModelTransport(server.url, "k", max_answer_bytes=4096))
+    with pytest.raises(ModelHTTPError, match="HTTP 500"):
+        call(ModelTransport(server.url, "k", max_answer_bytes=8192))
+
+
 def test_an_answer_that_arrives_in_pieces_is_read_to_its_end():
     body = json.dumps({"choices": [{"message": {"content": "x" * 300_000}}]}).encode()
     head = f"HTTP/1.1 200 OK\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()

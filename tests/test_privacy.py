@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import time
 from dataclasses import replace
 
 import httpx
@@ -35,7 +36,7 @@ def keyed(settings: Settings, **more) -> Settings:
         settings,
         api_keys=frozenset(KEYS.values()),
         client_keys=tuple(KEYS.items()),
-        client_roles=(("auditor", frozenset({"audit"})),),
+        client_roles=(("auditor", frozenset({"audit", "review"})),),
         **more,
     )
 
@@ -192,9 +193,38 @@ def test_no_table_holds_a_name_phone_email_or_id_in_clear(start_api, settings, l
     # The copy sent does carry the names: what follows is not searching for what never existed.
     assert sum(p["name"] in a for p, a in zip(people, answers, strict=True)) >= len(people) // 2
 
+    # Approved copy served from the library (issue 21), filled with the customer's name again, and
+    # outcomes posted for every variant sent (issue 20): their tables are read back too.
+    waiting = api.get("/v1/library", params={"status": "pending"}, headers=as_("auditor")).json()
+    entries = waiting["items"] if isinstance(waiting, dict) else waiting
+    assert entries, waiting
+    for entry in entries[:4]:
+        decided = api.post(
+            f"/v1/library/{entry['library_id']}/approve", json={"reviewer": "r1", "note": "ok"},
+            headers=as_("auditor"),
+        )  # fmt: skip
+        assert decided.status_code == 200, decided.text
+    served = 0
+    for i, p in enumerate(people):
+        engine = "engine-a" if i % 2 else "engine-b"
+        body = sms_request(
+            request_id=f"crm-lib-{i}", locale=p["locale"], variants=2, audience={"name": p["name"]}
+        )
+        resp = api.post("/v1/generate", json=body, headers=as_(engine)).json()
+        served += sum(v["source"] == "library" for v in resp["variants"])
+        now = time.time() - 1
+        events = [
+            {"event_id": f"{v['variant_id']}-{t}", "variant_id": v["variant_id"], "type": t, "at": now}
+            for v in resp["variants"]
+            for t in ("sent", "clicked")
+        ]
+        assert api.post("/v1/events", json={"events": events}, headers=as_(engine)).json()["accepted"] == 4
+    assert served  # copy did come from the library
+
     secrets = [v for p in people for k, v in p.items() if k != "locale"]
     rows = tables(cfg)
-    assert {"generations", "idempotency"} <= set(rows)
+    assert {"generations", "idempotency", "variants", "events", "library", "deletions"} <= set(rows)
+    assert rows["events"] and rows["library"]
     assert sum(len(r) for r in rows.values()) >= 2 * len(people)
     for table, content in rows.items():
         text = json.dumps(content, ensure_ascii=False, default=str)
@@ -222,3 +252,28 @@ def test_transport_of_clients_that_reuse_connections_keeps_their_identity(start_
         gen = a.json()["generation_id"]
         assert conn.get(f"/v1/generations/{gen}", headers=as_("engine-b")).status_code == 404
         assert conn.get(f"/v1/generations/{gen}", headers=as_("engine-a")).status_code == 200
+
+
+def test_metrics_can_require_a_key(start_api, settings):
+    api = start_api(keyed(settings), metrics_key="scrape-9f2c")
+    assert api.get("/metrics").status_code == 401
+    assert api.get("/metrics", headers=as_("auditor")).status_code == 401  # an API key is not it
+    scraped = api.get("/metrics", headers={"Authorization": "Bearer scrape-9f2c"})
+    assert scraped.status_code == 200 and "copydesk_request_seconds" in scraped.text
+
+
+def test_metrics_can_live_on_another_address(settings, tmp_path):
+    """`serve` with COPYDESK_METRICS_ADDR: /metrics answers there, and the API's port has none."""
+    from tests.servers import free_port
+    from tests.test_scaleout import _serve
+
+    port, metrics_port = free_port(), free_port()
+    env = {"COPYDESK_METRICS_ADDR": f"127.0.0.1:{metrics_port}", "COPYDESK_API_KEYS": "engine-a:key-a-5f1c0e"}
+    proc = _serve(settings, port, env, tmp_path / "serve.log")
+    try:
+        assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).status_code == 404
+        apart = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+        assert apart.status_code == 200 and "copydesk_request_seconds" in apart.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

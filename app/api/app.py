@@ -15,15 +15,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api import roles
+from app.api.auth import bearer, matches
 from app.api.clients import ClientLimits
 from app.api.docs import mount_offline_docs
+from app.api.erasure import erasure_router
 from app.api.errors import error, error_responses, validation_error
 from app.api.guard import Guard
 from app.api.learning import router as learning_router
 from app.api.library import router as library_router
+from app.api.lifecycle import DRAIN, CloseWhenDraining
 from app.api.limits import BodyLimit
 from app.api.metrics import metrics_response, observed
 from app.api.once import answer_once
+from app.api.purging import ScheduledPurge
 from app.config import Settings
 from app.content import Content, load_content
 from app.errors import RequestError
@@ -32,7 +36,7 @@ from app.observability import request_context, tracing
 from app.personal import Personal
 from app.schemas import request_model, response_model
 from app.store.claims import RequestClaims
-from app.store.database import open_database
+from app.store.database import DatabaseUnavailable, open_database, run_for
 from app.store.idempotency import body_hash
 from app.store.replays import ReplaySeal
 
@@ -58,9 +62,12 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         app.state.service = svc
         db = svc.database or open_database(settings.database_url, settings.data_dir)
         app.state.claims = RequestClaims(db, lease_s=settings.claim_lease_s, ttl_s=settings.replay_window_s)
+        purge = ScheduledPurge(settings)  # retention: old audit records, replays past their window
+        purge.start()
         try:
             yield
         finally:
+            await purge.aclose()
             if service is None:
                 await svc.aclose()
             await asyncio.to_thread(tracing.flush)
@@ -94,35 +101,59 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error(exc.status_code, code, str(exc.detail), headers=exc.headers)  # 405 keeps Allow
 
+    @app.exception_handler(DatabaseUnavailable)
+    async def on_database_down(_: Request, exc: DatabaseUnavailable) -> JSONResponse:
+        log.warning("database unavailable: %s", exc)
+        return error(
+            503,
+            "database_unavailable",
+            "the database is unavailable; nothing was sent without its audit record, try again",
+            headers={"Retry-After": str(max(1, round(settings.database_timeout_s)))},
+        )
+
     @app.exception_handler(Exception)
     async def on_crash(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return error(500, "internal_error", "copydesk failed to handle this request; it was logged")
 
     app.add_middleware(Guard, settings=settings, limits=limits)  # key, client name, its limits
+    app.add_middleware(CloseWhenDraining)  # after SIGTERM: no keep-alive beyond the current response
     app.include_router(learning_router)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        """Prometheus text; not here when COPYDESK_METRICS_ADDR serves it on its own address, and
+        only with `Authorization: Bearer <COPYDESK_METRICS_KEY>` when that is set."""
+        if settings.metrics_addr is not None:
+            return error(404, "not_found", "metrics are served on COPYDESK_METRICS_ADDR")
+        if settings.metrics_key and not matches(bearer(request), settings.metrics_key):
+            return error(
+                401, "unauthorized", "send Authorization: Bearer <COPYDESK_METRICS_KEY>", "Authorization"
+            )
         return metrics_response()
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", tags=["ops"], responses={503: {"description": "a part is not ready"}})
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "a part is missing, or shutting down"}})
     async def readyz(request: Request) -> JSONResponse:
+        if DRAIN.draining:  # SIGTERM: a load balancer should stop sending at once
+            return JSONResponse(status_code=503, content={"ready": False, "draining": True, "missing": []})
         svc: Service = request.app.state.service
         model_ok, model_detail = await _model_ready(svc)
         commerce_ok = await svc.commerce.ping()
-        kb_size = svc.knowledge.size()
         checks = {
             "model": {"ready": model_ok, "detail": model_detail, "served": svc.model_label},
             "commerce": {"ready": commerce_ok},
-            "knowledge": {"ready": kb_size > 0, "documents": kb_size},
+            "knowledge": await asyncio.to_thread(_knowledge_ready, svc),
+            "database": await _database_ready(svc),
         }
-        ready = all(c["ready"] for c in checks.values())
-        return JSONResponse(status_code=200 if ready else 503, content={"ready": ready, "checks": checks})
+        missing = [name for name, c in checks.items() if not c["ready"]]
+        return JSONResponse(
+            status_code=503 if missing else 200,
+            content={"ready": not missing, "draining": False, "missing": missing, "checks": checks},
+        )
 
     @app.post(
         "/v1/generate",
@@ -167,6 +198,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             return error(404, "unknown_generation", f"no generation {generation_id}", "generation_id")
         return record
 
+    app.include_router(erasure_router(settings))  # DELETE /v1/requests/{id}, GET /v1/deletions
     return app
 
 
@@ -180,6 +212,27 @@ _REPLAY: dict[int | str, dict[str, Any]] = {
         }
     }
 }
+
+
+def _knowledge_ready(svc: Service) -> dict[str, Any]:
+    """The index's size, and whether a Chroma server (COPYDESK_CHROMA_URL) answers."""
+    try:
+        size = svc.knowledge.size()
+    except Exception as exc:  # noqa: BLE001 - the Chroma server is down or unreachable
+        detail = f"the knowledge index does not answer: {type(exc).__name__}"
+        return {"ready": False, "documents": None, "detail": detail}
+    return {"ready": size > 0, "documents": size}
+
+
+async def _database_ready(svc: Service) -> dict[str, Any]:
+    db = svc.database
+    if db is None:
+        return {"ready": True, "dialect": None}
+    try:
+        await run_for(db, db.fetchone, "SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        return {"ready": False, "dialect": db.dialect, "detail": type(exc).__name__}
+    return {"ready": True, "dialect": db.dialect}
 
 
 async def _model_ready(svc: Service) -> tuple[bool, str]:

@@ -14,7 +14,8 @@ from app.schemas import ErrorBody
 _DESCRIPTIONS = {
     400: "the body is not valid JSON",
     401: "COPYDESK_API_KEYS is set and no valid `Authorization: Bearer <key>` was sent",
-    403: "COPYDESK_API_KEYS is unset and the caller is not on loopback",
+    403: "COPYDESK_API_KEYS is unset and the caller is not on loopback; `forbidden_role`: the client "
+    "lacks the role this route needs (COPYDESK_API_ROLES)",
     404: "an ID names nothing (or another client's record): `unknown_sku`, `unknown_offer`, "
     "`unknown_generation`, `unknown_library_entry`",
     409: "`idempotency_conflict` (the request_id came before with another body), `offer_expired`, "
@@ -26,8 +27,9 @@ _DESCRIPTIONS = {
     500: "a fault of copydesk; it was logged",
     502: "`commerce_malformed`: the request asked `on_commerce_unavailable: fail` and the commerce API's "
     "answer for the named field broke its contract",
-    503: "`commerce_unavailable`: the request asked `on_commerce_unavailable: fail` and the commerce API "
-    "could not be reached; retry after `Retry-After` seconds",
+    503: "`database_unavailable`: the database is away (restarting), no copy is sent without its audit "
+    "record; `commerce_unavailable`: the request asked `on_commerce_unavailable: fail` and the commerce "
+    "API could not be reached. Retry after `Retry-After` seconds",
 }
 
 

@@ -20,13 +20,32 @@ from app.schemas import GenerateRequest
 log = logging.getLogger("copydesk.requests")
 
 
-def metrics_response() -> Response:
+def metrics_registry() -> CollectorRegistry:
+    """This process's metrics, or every worker's when PROMETHEUS_MULTIPROC_DIR is set."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
+        return registry
+    return REGISTRY
+
+
+def metrics_response() -> Response:
+    return Response(generate_latest(metrics_registry()), media_type=CONTENT_TYPE_LATEST)
+
+
+def serve_metrics_apart(address: tuple[str, int]) -> None:
+    """GET /metrics on its own address (COPYDESK_METRICS_ADDR), e.g. an internal interface, in a
+    thread of the serving parent; the API's port then has no /metrics."""
+    from prometheus_client import start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector as Merged
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        Merged(registry)  # read at each scrape: the workers' files as they are then
     else:
         registry = REGISTRY
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    host, port = address
+    start_http_server(port, addr=host, registry=registry)
 
 
 async def observed(req: GenerateRequest, call: Callable[[], Awaitable[Any]]) -> Any:
@@ -42,6 +61,9 @@ async def observed(req: GenerateRequest, call: Callable[[], Awaitable[Any]]) -> 
         return resp
     except RequestError as exc:
         status = exc.status
+        raise
+    except Exception as exc:
+        status = getattr(exc, "http_status", 500)  # 503 when the database is away
         raise
     finally:
         seconds = time.perf_counter() - started

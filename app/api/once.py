@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from app.api.errors import error
 from app.personal import Personal
 from app.store.claims import RequestClaims
-from app.store.database import run_for
+from app.store.database import DatabaseUnavailable, run_for
 from app.store.replays import PREFIX as SEALED
 from app.store.replays import ReplaySeal
 
@@ -90,6 +90,9 @@ async def answer_once(
     heartbeat = asyncio.create_task(_keep_alive(claims, request_id, owner))
     try:
         resp = await generate()
+    except DatabaseUnavailable:  # releasing would wait for the database on the loop: the lease runs out
+        heartbeat.cancel()
+        raise
     except BaseException:
         heartbeat.cancel()
         with contextlib.suppress(Exception):
@@ -98,8 +101,11 @@ async def answer_once(
     heartbeat.cancel()
     body = resp.model_dump_json()  # once, for the replay store and the reply alike
     kept = stored_form(body, seal, personal, client, request_id)
-    if not await _call(claims, claims.complete, request_id, owner, kept):
-        log.warning("request %s was taken over while generating; this answer is not stored", request_id)
+    try:
+        if not await _call(claims, claims.complete, request_id, owner, kept):
+            log.warning("request %s was taken over while generating; this answer is not stored", request_id)
+    except DatabaseUnavailable:  # the copy has its audit record: it may go; a retry generates again
+        log.warning("request %s: the database went away before its answer was stored for replays", request_id)
     return _json(body)
 
 

@@ -14,6 +14,8 @@ from app.config import Settings, is_loopback
 
 console = Console()
 
+WORKER_PING_S = 30
+
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
@@ -47,23 +49,40 @@ def serve(
 
     config = log_config(log_level, fmt)
     logging.config.dictConfig(config)
+    if settings.metrics_addr is not None:  # in this process; with workers after their metrics dir is set
+        from app.cli.workers import metrics_dir_for
+
+        metrics_dir_for(settings)
+        from app.api.metrics import serve_metrics_apart
+
+        serve_metrics_apart(settings.metrics_addr)
+    common = {"host": host, "port": port, "log_config": config, "timeout_graceful_shutdown": settings.grace_s}
     if settings.workers == 1:
         from app.api.factory import serving_app
+        from app.cli.supervisor import CopydeskServer
 
-        uvicorn.run(serving_app(settings), host=host, port=port, log_config=config)
+        CopydeskServer(
+            uvicorn.Config(serving_app(settings), **common), drain_s=settings.shutdown_drain_s
+        ).run()
         return
     from app.cli.workers import prepare_workers
 
     cleanup = prepare_workers(settings)
-    try:
-        uvicorn.run(
+    from app.cli.supervisor import CopydeskSupervisor  # after the metrics directory is set
+
+    try:  # the embedded model stops once every worker has stopped
+        uv = uvicorn.Config(
             "app.api.factory:app_from_env",
             factory=True,
-            host=host,
-            port=port,
             workers=settings.workers,
-            log_config=config,
+            # A worker that does not answer the supervisor's ping within this is killed and replaced:
+            # uvicorn's 5 s killed workers still loading the index on a loaded machine, again and again.
+            timeout_worker_healthcheck=WORKER_PING_S,
+            **common,
         )
+        CopydeskSupervisor(
+            uv, [uv.bind_socket()], drain_s=settings.shutdown_drain_s, grace_s=settings.grace_s
+        ).run()
     finally:
         cleanup()
 

@@ -35,7 +35,9 @@ def write_audit(
     personal: Personal | None = None,
     **extra,
 ) -> None:
-    """Record the generation; the audit log failing must not cost the caller the copy."""
+    """Record the generation. No copy leaves without its record: when the write of a successful
+    generation fails, so does the request (503 when the database is away); a failed one's record is
+    best effort, the request fails anyway."""
     if audit is None:
         return
     trace["timings_ms"]["total"] = round((time.perf_counter() - started) * 1000, 1)
@@ -55,6 +57,8 @@ def write_audit(
         audit.record(generation_id, req.request_id, status, record)
     except Exception:
         log.exception("could not write the audit record of %s", generation_id)
+        if status == "ok":
+            raise
 
 
 # Identifiers and closed vocabularies: stored as they are (an ID is how a record is found again).

@@ -40,7 +40,7 @@ from app.llm.client import LLMClient
 from app.llm.deadline import Deadline
 from app.observability import request_context, telemetry, tracing
 from app.personal import Personal
-from app.schemas import CheckOut, GenerateRequest, GenerateResponse, VariantOut
+from app.schemas import CheckOut, GenerateRequest, GenerateResponse, KnowledgeUsed, VariantOut
 from app.store.audit import AuditLog
 from app.store.database import run_for
 from app.store.ids import random_hex
@@ -218,11 +218,9 @@ class Generator:
         args = (req.skus, req.locale, req.channel, audience.get("cs_topic"), req.journey,
                 audience["interests"], date.today())  # fmt: skip
         with tracing.span("retrieval") as span:
-            if self.knowledge.searches_in_memory(req.skus, req.locale):  # ~0.3 ms, 2.5 ms on a new query
-                evidence = self.knowledge.reviews(*args)
-            else:  # the Chroma index, maybe over the network
-                evidence = await asyncio.to_thread(self.knowledge.reviews, *args)
+            evidence, knowledge = await self._reviews(req, args)
             tracing.annotate(span, {"copydesk.reviews.count": len(evidence)})
+        trace["knowledge"] = knowledge.model_dump(mode="json")
         timings["retrieval"] = _ms(mark)
         trace["snippet_ids"] = ids = snippet_ids(trade, evidence)
         if gap := getattr(evidence, "language_gap", None):  # answered only in the other locale
@@ -295,9 +293,25 @@ class Generator:
             prompt_version=prompt_version,
             snippet_ids=ids,
             checked_against=checked,
+            knowledge=knowledge,
             variants=variants,
             allocation=allocation_out(allocation, generation_id),
         )
+
+    async def _reviews(self, req: GenerateRequest, args: tuple) -> tuple[list, KnowledgeUsed]:
+        """Review snippets for the prompt, or none, and why: with the knowledge server away the copy
+        is written from the product facts the service holds."""
+        if not self.knowledge.reviews_available():
+            return [], KnowledgeUsed(reviews="unavailable", detail="the knowledge server does not answer")
+        try:
+            if self.knowledge.searches_in_memory(req.skus, req.locale):  # ~0.3 ms, 2.5 on a new query
+                evidence = self.knowledge.reviews(*args)
+            else:  # the Chroma index, maybe over the network
+                evidence = await asyncio.to_thread(self.knowledge.reviews, *args)
+        except Exception as exc:  # noqa: BLE001 - the server went away mid-query
+            log.warning("review snippets unavailable: %s", exc)
+            return [], KnowledgeUsed(reviews="unavailable", detail=f"retrieval failed: {type(exc).__name__}")
+        return evidence, KnowledgeUsed(reviews="used" if evidence else "none")
 
 
 INLINE_SCRUB_CHARS = 300  # at most ~0.8 ms of PII analysis (0.08 ms without look-alikes); the largest ~3 ms

@@ -25,6 +25,7 @@ from app.kb.interface import KnowledgeBase
 from app.learning import Context, Learning
 from app.library.library import Library
 from app.library.policy import LibraryPolicy
+from app.llm.admission import Admission, AdmittedLLM
 from app.llm.client import LLMClient
 from app.llm.embedded import EmbeddedModelServer, LocalModel
 from app.llm.transport import AzureTarget, ModelTransport
@@ -81,6 +82,16 @@ def start_embedded_model(settings: Settings) -> EmbeddedModelServer:
     return embedded
 
 
+def model_call_limit(settings: Settings) -> int:
+    """Calls in flight per worker: COPYDESK_LLM_CONCURRENCY, else the embedded server's slots
+    shared by the workers, else none (a remote provider's own limit answers 429)."""
+    if settings.llm_concurrency > 0:
+        return settings.llm_concurrency
+    if settings.uses_embedded_model:
+        return max(1, settings.local_model_slots // max(1, settings.workers))
+    return 0
+
+
 def library_weights(learning: Learning):
     """The library's approved variants drawn by the outcome allocation, arms keyed by library ID."""
 
@@ -98,7 +109,7 @@ def library_weights(learning: Learning):
 def build_service(settings: Settings) -> Service:
     """Start what the settings ask for; with nothing set, the embedded model and demo catalog."""
     content = load_content(settings.content_dir)
-    database = open_database(settings.database_url, settings.data_dir)
+    database = open_database(settings.database_url, settings.data_dir, timeout_s=settings.database_timeout_s)
     catalog = load_catalog(content.knowledge_dir)
     pii = PiiDetector(settings.content_dir / "guardrails" / "pii.yaml")
     knowledge = open_knowledge(
@@ -123,13 +134,14 @@ def build_service(settings: Settings) -> Service:
     if settings.llm_azure_endpoint:
         version = settings.llm_api_version or ""
         azure = AzureTarget(settings.llm_azure_endpoint, version, settings.llm_deployment)
-    llm = LLMClient(
+    client = LLMClient(
         ModelTransport(base_url, settings.llm_api_key or "not-needed", azure=azure),
         model or "default",
         json_mode=settings.json_mode,
         attempts=settings.llm_attempts,
         call_timeout_s=settings.llm_call_timeout_s,
     )
+    llm = AdmittedLLM(client, Admission(model_call_limit(settings)))
     # The sense checks' dictionaries (jieba, wordfreq) load beside the start, not on a request.
     threading.Thread(target=warm_up, name="sense-warm-up", daemon=True).start()
     learning = Learning.load(database, settings.content_dir)

@@ -17,6 +17,7 @@ from app.generation.assemble import assemble
 from app.generation.repair import repair
 from app.guardrails import Check, CheckContext, CheckResult, Copy, run_checks
 from app.guardrails.link_policy import LinkPolicy
+from app.llm.admission import ModelShed
 from app.llm.client import LLMClient, LLMFailed
 from app.llm.deadline import Deadline
 from app.observability import telemetry, tracing
@@ -165,6 +166,10 @@ class VariantDrafter:
                     done = await self.llm.complete(
                         messages, output, _Budget(budget), max_tokens=self.max_tokens(ctx)
                     )
+            except ModelShed as exc:  # no call made: the model could not answer in time
+                attempts.append({"raw": [], "error": str(exc), "shed": exc.reason})
+                why.append(f"fallback at once, {exc.reason}: {exc}")
+                break
             except (LLMFailed, TimeoutError) as exc:
                 raws += getattr(exc, "raw_outputs", [])
                 attempts.append({"raw": getattr(exc, "raw_outputs", []), "error": str(exc) or "deadline"})

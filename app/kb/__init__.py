@@ -44,16 +44,22 @@ def open_knowledge(
     with contextlib.redirect_stdout(io.StringIO()):  # it prints "LLM is explicitly disabled"
         LlamaSettings.llm = None
     config = read_yaml(content_dir / "knowledge" / "retrieval.yaml")
-    collection = open_collection(chroma_client(index_path, chroma_url), config["collection"])
+    client = chroma_client(index_path, chroma_url)
+    collection = open_collection(client, config["collection"])
     if ingest_if_empty and collection.count() == 0:
         summary = ingest(collection, load_snippets(content_dir / "knowledge"), on_progress)
         log.info("built the knowledge index: %s", summary)
     sanitizer = Sanitizer(content_dir / "guardrails" / "untrusted.yaml")
-    knowledge = ChromaKnowledge(collection, config, sanitizer, screen)
+    health = None
+    if chroma_url:
+        from app.kb.health import ServerHealth
+
+        health = ServerHealth(client)
+    knowledge = ChromaKnowledge(collection, config, sanitizer, screen, health)
     if chroma_url and refresh_s > 0:
         from app.kb.freshness import RefreshingKnowledge
 
         return RefreshingKnowledge(
-            knowledge, lambda: ChromaKnowledge(collection, config, sanitizer, screen), refresh_s
+            knowledge, lambda: ChromaKnowledge(collection, config, sanitizer, screen, health), refresh_s
         )
     return knowledge

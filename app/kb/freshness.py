@@ -48,6 +48,9 @@ class RefreshingKnowledge:
     def size(self) -> int:
         return self.current.size()
 
+    def reviews_available(self) -> bool:
+        return self.current.reviews_available()
+
     def check(self) -> bool:
         """Reload when the collection changed since the last look; True when it did."""
         seen = ingest_stamp(self.current.collection)
@@ -68,3 +71,4 @@ class RefreshingKnowledge:
 
     def close(self) -> None:
         self._stop.set()
+        self.current.close()

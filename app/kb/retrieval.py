@@ -33,6 +33,20 @@ MODES = ("dense", "lexical", "hybrid")
 Screen = Callable[[str, str], tuple[str, ...]]
 
 
+class KnowledgeUnavailable(Exception):
+    """The Chroma server does not answer."""
+
+
+_NONE = np.zeros(0, dtype=np.intp)
+
+
+def _rows_by(values) -> dict[str, np.ndarray]:
+    rows: dict[str, list[int]] = {}
+    for i, v in enumerate(values):
+        rows.setdefault(v, []).append(i)
+    return {v: np.asarray(r, dtype=np.intp) for v, r in rows.items()}
+
+
 @functools.lru_cache(maxsize=4096)
 def query_vector(query: str) -> np.ndarray:
     """A query's embedding, once: requests repeat the same topic queries (~2.5 ms each to encode)."""
@@ -56,8 +70,10 @@ class ChromaKnowledge:
         config: dict[str, Any],
         sanitizer: Sanitizer,
         screen: Screen | None = None,
+        health: Any = None,
     ) -> None:
         self.collection = collection
+        self.health = health  # a ServerHealth with a Chroma server, else None
         self.config = config
         self.sanitizer = sanitizer
         self.screen = screen
@@ -86,8 +102,12 @@ class ChromaKnowledge:
         # picked once per index load, not per request.
         cached = functools.lru_cache(maxsize=int(self.config.get("reviews_cache", 4096)))
         self._picked = cached(self._pick_reviews)
+        self._topic_of = cached(self._vote_topic)
         self._in_memory = cached(
-            lambda skus, loc, kinds: self._exact(self._mask(list(skus), loc, kinds, "review" in kinds))
+            lambda skus, loc, kinds: (
+                self._exact(self._mask(list(skus), loc, kinds, "review" in kinds))
+                and self._vote_size(skus) <= int(self.config.get("exact_search_max", 2000))
+            )
         )
 
         # Facts per (sku, locale) from the same load: a request's facts without a Chroma query.
@@ -98,11 +118,21 @@ class ChromaKnowledge:
         for rows in self._facts.values():
             rows.sort(key=lambda s: s.order)
 
-        self._sku = np.array([s.sku for s in self.snippets], dtype=object)
-        self._kind = np.array([s.kind for s in self.snippets], dtype=object)
-        self._locale = np.array([s.locale for s in self.snippets], dtype=object)
+        # Masks by kind and locale, rows by SKU, built once: np.isin over object arrays cost ~8 ms
+        # a request on 10,000 snippets.
+        self._by_kind = _rows_by(s.kind for s in self.snippets)
+        self._by_locale = _rows_by(s.locale for s in self.snippets)
+        self._by_sku = _rows_by(s.sku for s in self.snippets)
         self.unfit = self._unfit_reviews()
         self._fit = np.array([s.id not in self.unfit for s in self.snippets], dtype=bool)
+        # The quotable reviews' vectors per category, contiguous, for the topic vote.
+        exact = len(self.vectors) == len(self.snippets)
+        fit_reviews = self._mask([], None, ("review",), True)
+        self._voters: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for category, rows in _rows_by(s.category for s in self.snippets).items():
+            rows = rows[fit_reviews[rows]]
+            if exact and len(rows):
+                self._voters[category] = (rows, self.vectors[rows])
 
     def _unfit_reviews(self) -> dict[str, tuple[str, ...]]:
         """Reviews never quoted, with why: flagged in knowledge/, or failing the screen (the
@@ -124,21 +154,39 @@ class ChromaKnowledge:
     def _mask(
         self, skus: list[str], locale: str | None, kinds: tuple[str, ...], fit: bool = False
     ) -> np.ndarray:
-        mask = np.isin(self._kind, list(kinds))
+        mask = np.zeros(len(self.snippets), dtype=bool)
+        for kind in kinds:
+            mask[self._by_kind.get(kind, _NONE)] = True
         if fit:
             mask &= self._fit
         if skus:
-            mask &= np.isin(self._sku, list(skus))
+            of_skus = np.zeros(len(self.snippets), dtype=bool)
+            for sku in skus:
+                of_skus[self._by_sku.get(sku, _NONE)] = True
+            mask &= of_skus
         if locale:
-            mask &= self._locale == locale
+            of_locale = np.zeros(len(self.snippets), dtype=bool)
+            of_locale[self._by_locale.get(locale, _NONE)] = True
+            mask &= of_locale
         return mask
 
     def size(self) -> int:
+        if not self.reviews_available():  # no network call to a server known to be away
+            raise KnowledgeUnavailable(self.health.detail)
         return self.collection.count()
 
+    def reviews_available(self) -> bool:
+        """False while the Chroma server does not answer (embedded Chroma always answers)."""
+        return self.health is None or self.health.ok
+
+    def close(self) -> None:
+        if self.health is not None:
+            self.health.close()
+
     def searches_in_memory(self, skus: list[str], locale: str, kinds: tuple[str, ...] = ("review",)) -> bool:
-        """Whether a search over these SKUs takes the exact in-memory path of `_dense` (a request's
-        few SKUs) rather than a query to the Chroma index, which may be a network call."""
+        """Whether reviews() for these SKUs is small CPU work: the exact in-memory path of `_dense`
+        (a request's few SKUs) rather than a query to the Chroma index, which may be a network
+        call, and a concern's topic vote over at most `exact_search_max` reviews."""
         return self._in_memory(tuple(skus), locale, kinds)
 
     def _exact(self, mask: np.ndarray) -> bool:
@@ -263,11 +311,38 @@ class ChromaKnowledge:
         picked = self._picked(tuple(skus), locale, channel, concern, journey, tuple(interests), today)
         return Reviews(picked, language_gap=picked.language_gap)
 
-    def topic_of(self, concern: str) -> str | None:
+    def topic_of(self, concern: str, skus: tuple[str, ...] = ()) -> str | None:
         """The topic a free-text concern is about: the vote of the nearest tagged reviews (any SKU,
-        either locale), when one topic carries at least `topic_vote` of it."""
+        either locale; beyond `vote_max` reviews, those of the SKUs' categories), when one topic
+        carries at least `topic_vote` of it. Once per concern."""
+        return self._topic_of(concern, self._vote_categories(skus))
+
+    def _vote_categories(self, skus: tuple[str, ...]) -> tuple[str, ...]:
+        """() for every category, while there are at most `vote_max` quotable reviews."""
+        voters = sum(len(r) for r, _ in self._voters.values())
+        if voters <= int(self.config.get("concern_topic", {}).get("vote_max", 4000)):
+            return ()
+        rows = [self._by_sku.get(sku, _NONE) for sku in skus]
+        return tuple(sorted({self.snippets[i].category for r in rows for i in r}))
+
+    def _vote_size(self, skus: tuple[str, ...]) -> int:
+        """How many review vectors a concern's topic vote for these SKUs reads."""
+        categories = self._vote_categories(skus) or tuple(self._voters)
+        return sum(len(self._voters[c][0]) for c in categories if c in self._voters)
+
+    def _vote_topic(self, concern: str, categories: tuple[str, ...]) -> str | None:
         cfg = self.config.get("concern_topic", {})
-        hits = self._dense(self.bounded(concern), [], None, ("review",), int(cfg.get("neighbours", 7)), True)
+        n = int(cfg.get("neighbours", 7))
+        query = self.bounded(concern)
+        voters = [self._voters[c] for c in categories or self._voters if c in self._voters]
+        if voters:  # in memory, a category's reviews: no index call, bounded work
+            rows = np.concatenate([r for r, _ in voters])
+            sims = np.concatenate([v @ query_vector(query) for _, v in voters])
+            top = np.argpartition(-sims, min(n, len(sims) - 1))[:n]
+            top = top[np.argsort(-sims[top])]
+            hits = [Hit(self.snippets[rows[i]], float(sims[i])) for i in top]
+        else:
+            hits = self._dense(query, [], None, ("review",), n, True)
         votes: dict[str, float] = {}
         for h in hits:
             if h.snippet.topic:
@@ -296,7 +371,7 @@ class ChromaKnowledge:
         n = int(self.config.get("candidates", 20))
         hits = self.search(query, list(skus), locale=locale, k=n)
         journey_topics = set(self.config.get("journey_topics", {}).get(journey, [])) if not concern else set()
-        about = topic or (self.topic_of(concern) if concern else None)
+        about = topic or (self.topic_of(concern, skus) if concern else None)
         bonus = 0.0 if topic else float(self.config.get("concern_topic", {}).get("bonus", 0.0))
         scored = [
             Hit(h.snippet, h.score + self._tie_break(h.snippet, journey_topics, today)

@@ -14,6 +14,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,9 @@ MODEL_ALIAS = "smollm2-135m-instruct"
 
 # Quantisation as GGUF file names carry it: Q4_1, Q4_K_M, IQ3_XXS, Q8_0, F16, BF16...
 _QUANT = re.compile(r"(?:^|[.\-_])(I?Q\d(?:_[A-Z0-9]+)*|BF16|F16|F32)(?=$|[.\-_])", re.IGNORECASE)
+
+
+WATCH_S = 0.5  # how often the watch thread looks whether the server is still there
 
 
 class EmbeddedModelError(RuntimeError):
@@ -105,13 +109,43 @@ class EmbeddedModelServer:
         self.log_path = log_path
         self.port = 0
         self.proc: subprocess.Popen | None = None
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._watch: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self, timeout_s: float = 120.0) -> None:
+    def start(self, timeout_s: float = 120.0, *, watch_s: float = WATCH_S) -> None:
+        """Start on a free port; with `watch_s`, a thread restarts the server on the same port
+        whenever it dies (a crash, the OOM killer, kill -9), so the workers' URL stays good."""
         self.port = free_port()
+        self._stopping.clear()
+        self._spawn()
+        self._wait_ready(timeout_s)
+        if watch_s > 0:
+            self._watch = threading.Thread(
+                target=self._keep_alive, args=(watch_s,), name="model-watch", daemon=True
+            )
+            self._watch.start()
+
+    def _keep_alive(self, every_s: float) -> None:
+        while not self._stopping.wait(every_s):
+            proc = self.proc
+            if proc is None or proc.poll() is None:
+                continue
+            log.warning("the embedded model server exited with %s; restarting it", proc.returncode)
+            try:
+                self._spawn()
+                self._wait_ready(120.0, stop_on_timeout=False)
+            except EmbeddedModelError:
+                log.exception("the embedded model server did not come back; trying again")
+                continue
+            self.restarts += 1
+            log.info("the embedded model server is back on 127.0.0.1:%s", self.port)
+
+    def _spawn(self) -> None:
         cmd = [
             sys.executable, "-m", "app.llm.llama_server",
             "--model", str(self.model.path), "--alias", self.model.alias,
@@ -129,9 +163,8 @@ class EmbeddedModelServer:
         else:
             with self.log_path.open("ab") as out:  # the child keeps its own copy of the descriptor
                 self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-        self._wait_ready(timeout_s)
 
-    def _wait_ready(self, timeout_s: float) -> None:
+    def _wait_ready(self, timeout_s: float, *, stop_on_timeout: bool = True) -> None:
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             if self.proc is not None and self.proc.poll() is not None:
@@ -145,10 +178,14 @@ class EmbeddedModelServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        self.stop()
+        if stop_on_timeout:
+            self.stop()
         raise EmbeddedModelError(f"the embedded model server was not ready after {timeout_s:.0f}s")
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._watch is not None and self._watch is not threading.current_thread():
+            self._watch.join(timeout=5)
         if self.proc is None:
             return
         self.proc.terminate()

@@ -26,6 +26,12 @@ CHECK_FAILURES = Counter("copydesk_check_failures_total", "Drafts that failed a 
 MODEL_CALLS = Counter("copydesk_model_calls_total", "Calls to the model, by outcome", ["outcome"])
 MODEL_RETRIES = Counter("copydesk_model_retries_total", "Model calls that were retries")
 MODEL_ERRORS = Counter("copydesk_model_errors_total", "Failed model calls, by error", ["error"])
+MODEL_SHED = Counter(
+    "copydesk_model_shed_total",
+    "Model calls not made, fallback at once: the model could not answer inside the deadline "
+    "(overload: the queue of calls in flight; rate_limited: the provider's 429 Retry-After)",
+    ["reason"],
+)
 MODEL_TOKENS = Counter("copydesk_model_tokens_total", "Tokens used, prompt or completion", ["kind"])
 COMMERCE_CALLS = Counter("copydesk_commerce_calls_total", "Commerce API calls, by outcome", ["outcome"])
 COMMERCE_MALFORMED = Counter(
