@@ -122,12 +122,17 @@ class PiiDetector:
         # `regex`, as presidio itself uses: the patterns need variable-width look-behind.
         flags = regex.DOTALL | regex.MULTILINE | regex.IGNORECASE  # presidio's own flags for patterns
         self._could_match = [regex.compile(r["pattern"], flags) for r in policy["recognizers"]]
+        # What every recogniser needs somewhere in a text (pii.yaml `prefilter`): one plain regex
+        # pass over a whole audit record (~5 KB) instead of every pattern (1.8 ms a request).
+        self._needs = re.compile(policy["prefilter"]) if policy.get("prefilter") else None
         engine = SpacyNlpEngine(models=[{"lang_code": LANGUAGE, "model_name": _blank_pipeline()}])
         self.analyzer = AnalyzerEngine(nlp_engine=engine, registry=registry, supported_languages=[LANGUAGE])
 
     def could_match(self, text: str) -> bool:
         """False when no recogniser's pattern occurs in `text`: then `find` has nothing to find."""
-        return bool(text) and any(p.search(text) for p in self._could_match)
+        if not text or (self._needs is not None and not self._needs.search(text)):
+            return False
+        return any(p.search(text) for p in self._could_match)
 
     def find(self, text: str) -> list[PiiHit]:
         if not self.could_match(text):
