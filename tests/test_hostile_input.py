@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from app.api import create_app
-from app.commerce.client import CommerceClient, CommerceNotFound, CommerceUnavailable
+from app.commerce.client import CommerceClient, CommerceMalformed, CommerceNotFound
 from app.placeholders import printable_name
 from tests.conftest import sms_request
 from tests.servers import ThreadedServer, ok
@@ -106,7 +106,8 @@ def test_the_commerce_client_escapes_and_checks_what_it_gets(commerce):
 
 
 def test_an_answer_about_another_product_is_not_trusted():
-    """A commerce API that answers for a different SKU than asked is treated as down."""
+    """A commerce API that answers for a different SKU than asked broke the contract: that fact is
+    unknown (malformed, naming the field), never another product's price, and not an outage."""
     from fastapi import FastAPI
 
     wrong = FastAPI()
@@ -119,8 +120,9 @@ def test_an_answer_about_another_product_is_not_trusted():
         http = httpx.AsyncClient(base_url="http://commerce", transport=httpx.ASGITransport(app=wrong))
         client = CommerceClient(http, attempts=1)
         try:
-            with pytest.raises(CommerceUnavailable):
+            with pytest.raises(CommerceMalformed) as caught:
                 await client.sku("SKU-1001")
+            assert caught.value.field == "sku"
         finally:
             await client.aclose()
 

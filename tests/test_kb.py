@@ -217,6 +217,17 @@ def test_the_fusion_weight_is_learned_with_dense_alone_among_the_choices(kb):
     assert kb.config["fusion"]["lexical_weight"] == before  # learning leaves the running weights alone
 
 
+def test_the_concern_topic_bonus_is_learned_on_the_quoted_rates(kb):
+    from app.kb.calibrate import BONUSES, VOTES, learn_topic_bonus
+
+    queries = load_queries(REPO_ROOT / "evals" / "retrieval" / "queries.yaml")[:8]
+    before = dict(kb.config["concern_topic"])
+    choice = learn_topic_bonus(kb, queries, "cart_abandon", TODAY)
+    assert len(choice.grid) == len(VOTES) * len(BONUSES)
+    assert choice.score == max(score for _, _, score in choice.grid)
+    assert kb.config["concern_topic"] == before
+
+
 def test_a_flagged_review_is_never_in_a_rendered_prompt(api, llm):
     """R-1004-14 (全网第一, 国家级, 治好失眠) is the best-rated quality review of SKU-1004: before,
     an e-mail on quality quoted it as it is."""

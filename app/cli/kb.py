@@ -143,9 +143,12 @@ def evaluate(
 
 @kb_app.command()
 def calibrate() -> None:
-    """Learn the fusion's lexical weight per locale on the calibration split (plus the project's
-    own set) and print it, to be written into knowledge/retrieval.yaml `fusion.lexical_weight`."""
-    from app.kb.calibrate import learn_weights
+    """Learn the fusion's lexical weight per locale and the concern topic's vote and bonus on the
+    calibration split (plus the project's own set) and print them, to be written into
+    knowledge/retrieval.yaml (`fusion.lexical_weight`, `concern_topic`)."""
+    from datetime import date
+
+    from app.kb.calibrate import learn_topic_bonus, learn_weights
     from app.kb.evaluate import load_queries
 
     settings = Settings.from_env()
@@ -159,3 +162,10 @@ def calibrate() -> None:
             f"{c.locale}: lexical_weight {c.weight:g} (MRR {c.mrr:.3f}, dense alone {c.dense_mrr:.3f}, "
             f"{c.queries} queries; currently {now:g})\n  {curve}"
         )
+    topic = learn_topic_bonus(kb, queries, "cart_abandon", date.today())
+    grid = " ".join(f"{v:g}/{b:g}:{m:.3f}" for v, b, m in topic.grid)
+    now = kb.config.get("concern_topic", {})
+    console.print(
+        f"concern_topic: topic_vote {topic.vote:g}, bonus {topic.bonus:g} (SMS + e-mail quoted "
+        f"{topic.score:.3f}; currently {now.get('topic_vote')}, {now.get('bonus')})\n  vote/bonus: {grid}"
+    )

@@ -13,6 +13,8 @@ from app.content import read_yaml
 from app.guardrails.base import CheckContext, CheckResult, Copy, failed, passed
 from app.guardrails.link_policy import without_links
 
+# Why a claim fails when some trade fact was not verified (the response's checked_against says which).
+UNVERIFIED = "the commerce API could not verify every trade fact: no claim on an unverified one"
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
@@ -68,7 +70,7 @@ class TradeClaimCheck:
         out: list[str] = []
 
         def claim(what: str) -> None:
-            out.append(f"{what} (commerce API unavailable: no trade claims)" if down else what)
+            out.append(f"{what} ({UNVERIFIED})" if down else what)
 
         covered: list[tuple[int, int]] = []
         for m in self._find("spend_threshold", text):

@@ -122,20 +122,6 @@ def evaluate_locale(
     )
 
 
-def evaluate(kb: Any, queries: list[dict], k: int = 5, locale: str | None = None) -> list[Score]:
-    """The search alone in each query's own locale, both locales pooled (or one)."""
-    totals: dict[str, list[float]] = {m: [0.0, 0.0, 0.0] for m in MODES}
-    for loc in ("zh-CN", "en-US"):
-        if locale and loc != locale:
-            continue
-        for s in search_scores(kb, [q for q in queries if q["locale"] == loc], loc, k):
-            t = totals[s.mode]
-            t[0] += s.recall * s.queries
-            t[1] += s.mrr * s.queries
-            t[2] += s.queries
-    return [Score(m, t[0] / max(1, t[2]), t[1] / max(1, t[2]), int(t[2])) for m, t in totals.items()]
-
-
 @dataclass
 class SetReport:
     name: str
