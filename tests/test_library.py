@@ -286,6 +286,8 @@ def test_spot_checks_queue_served_copy_by_policy(start_api, lib_settings, llm, t
     spots = api.get("/v1/library/spot-checks").json()
     assert [(s["library_id"], s["generation_id"]) for s in spots] == [(library_id, data["generation_id"])]
     assert spots[0]["copy"]["body"] == "CloudLite Cushion Runner is now ¥399."
+    page = api.get("/v1/library-queue.html", params={"status": "approved"}).text
+    assert "to spot-check (1)" in page and "CloudLite Cushion Runner is now ¥399." in page
     done = api.post(f"/v1/library/{library_id}/spot-checked", json={"reviewer": "Mei", "note": "fine"})
     assert done.status_code == 200 and done.json()["closed"] == [spots[0]["spot_id"]]
     assert api.get("/v1/library/spot-checks").json() == []
@@ -397,3 +399,16 @@ def test_outcomes_steer_traffic_between_approved_variants(start_api, lib_setting
         generate(api, mode="library")
     served = [generate(api, mode="library")["variants"][0]["library_id"] for _ in range(20)]
     assert served.count(good) >= 16 and llm.calls == []
+    assert api.get(f"/v1/library/{good}").json()["outcomes"] == {"sent": 120, "converted": 60}
+    page = api.get("/v1/library-queue.html", params={"status": "approved"}).text
+    assert "converted rate 50.0%" in page and "sent 120" in page
+
+
+def test_library_mode_writes_only_what_the_library_lacks(start_api, lib_settings, llm):
+    api = start_api(lib_settings)
+    library_id = kept(api, llm, NOW)
+    decide(api, library_id, "approve").raise_for_status()
+    llm.script(default=lambda _: ok(OTHER))
+    a, b = generate(api, mode="library", variants=2)["variants"]
+    assert (a["source"], a["library_id"], b["source"]) == ("library", library_id, "llm")
+    assert a["tone"] != b["tone"] and len(llm.calls) == 1  # one model call, for the missing variant

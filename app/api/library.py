@@ -85,6 +85,9 @@ class EntryOut(BaseModel):
 class EntryDetail(EntryOut):
     decisions: list[dict[str, Any]]
     links: list[dict[str, Any]]
+    outcomes: dict[str, int] = Field(
+        description="events posted for it (/v1/events) by type: its arm's counts"
+    )
 
 
 class EntryPage(BaseModel):
@@ -197,11 +200,21 @@ async def spot_checked(request: Request, library_id: EntryId, body: SpotDone) ->
 @router.get("/v1/library/{library_id}", response_model=EntryDetail,
             responses=error_responses(401, 403, 404, 422, 429, 500))  # fmt: skip
 async def get_entry(request: Request, library_id: EntryId) -> Any:
-    """One entry with its decisions and the near-duplicates linked to it."""
+    """One entry with its decisions, the near-duplicates linked to it and its outcomes."""
     entry = _entry(request, library_id)
     store = _library(request).store
     return {**entry_out(entry), "decisions": store.decisions(library_id, None),
-            "links": store.links(library_id)}  # fmt: skip
+            "links": store.links(library_id), "outcomes": _outcomes(request, entry)}  # fmt: skip
+
+
+def _outcomes(request: Request, e: LibraryEntry) -> dict[str, int]:
+    """The entry's arm counts in its context (its arm is its library ID), by event type."""
+    learning = request.app.state.service.generator.learning
+    if learning.store is None:
+        return {}
+    c = e.context
+    rows = learning.store.counts(e.client, {"journey": c.journey, "channel": c.channel, "locale": c.locale})
+    return {r[6]: int(r[7]) for r in rows if r[5] == e.library_id and (r[4] or None) == c.segment}
 
 
 def _decide(action: str):
@@ -293,5 +306,7 @@ async def review_queue(
         except RequestError as exc:
             preview = page.Preview(None, [], exc.message)
         spec = request.app.state.service.content.channels[e.context.channel]
-        cards.append(page.card(entry_out(e), preview, spec, roles.has(request.app.state.settings, "review")))
+        spots = lib.store.spot_checks(None, "open", 5, 0, library_id=e.library_id)
+        shown = {**entry_out(e), "outcomes": _outcomes(request, e), "spot_checks": spots}
+        cards.append(page.card(shown, preview, spec, roles.has(request.app.state.settings, "review")))
     return HTMLResponse(page.queue(cards, total, status))

@@ -63,7 +63,7 @@ async function decide(id, action) {
   if (!reviewer) { say('enter your name as reviewer first', true); return; }
   const note = (document.querySelector('[data-note="' + id + '"]') || {}).value || '';
   const done = await post('/v1/library/' + id + '/' + action, {reviewer, note});
-  if (done) { say(id + ': ' + done.status); await load(); }
+  if (done) { say(id + ': ' + (done.status || ('spot checks read: ' + done.closed.length))); await load(); }
 }
 async function edit(id) {
   const reviewer = $('#reviewer').value.trim();
@@ -141,6 +141,24 @@ def card(e: dict[str, Any], preview: Preview, spec: ChannelSpec, can_review: boo
             + "</div>"
         )
     lineage = f" · edited from {esc(e['parent_id'])}" if e["parent_id"] else ""
+    outcomes = e.get("outcomes") or {}
+    sent = outcomes.get("sent", 0)
+    performance = (
+        "<div class='meta perf'>outcomes: " + " · ".join(f"{esc(k)} {n}" for k, n in sorted(outcomes.items()))
+        + "".join(f" · {k} rate {outcomes.get(k, 0) / sent:.1%}" for k in ("clicked", "converted") if sent)
+        + "</div>"
+        if outcomes else "<div class='meta perf'>no outcomes posted yet</div>"
+    )  # fmt: skip
+    spots = e.get("spot_checks") or []
+    spot_html = ""
+    if spots:
+        items = "".join(f"<li>{esc(' | '.join(v for v in s['copy'].values() if v))}</li>" for s in spots)
+        button = (
+            f"<button data-action='spot-checked' data-id='{esc(lid)}'>mark read</button>"
+            if can_review
+            else ""
+        )
+        spot_html = f"<div class='spots'><b>sent, to spot-check ({len(spots)})</b><ul class='meta'>{items}</ul>{button}</div>"
     return (
         f"<section class='entry' id='{esc(lid)}' data-status='{esc(e['status'])}'>"
         f"<div class='look'>{look}<div>{badges}</div>"
@@ -149,7 +167,7 @@ def card(e: dict[str, Any], preview: Preview, spec: ChannelSpec, can_review: boo
         f"<div><span class='status'>{esc(e['status'])}</span> · <code>{esc(lid)}</code>{lineage}</div>"
         f"<div class='meta'>{_context(e)}</div>"
         f"<div class='meta'>{esc(e['source'])} · {esc(e['model'])} · prompt {esc(e['prompt_version'])} · "
-        f"served {e['served']} · near-duplicates linked {e['duplicates']}</div>{flag}"
+        f"served {e['served']} · near-duplicates linked {e['duplicates']}</div>{performance}{flag}{spot_html}"
         f"<details><summary>facts and reviews it drew on</summary><ul class='meta'>{snippets}</ul></details>"
         f"<details><summary>edit the template</summary>{edits}</details>{actions}</div></section>"
     )

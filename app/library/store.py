@@ -230,9 +230,12 @@ class LibraryStore:
         return spot_id
 
     def spot_checks(
-        self, client: str | None, status: str | None, limit: int, offset: int
+        self, client: str | None, status: str | None, limit: int, offset: int, library_id: str | None = None
     ) -> list[dict[str, Any]]:
         where, params = ["1 = 1"], []
+        if library_id is not None:
+            where.append("library_id = ?")
+            params.append(library_id)
         if status is not None:
             where.append("status = ?")
             params.append(status)
