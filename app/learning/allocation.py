@@ -44,31 +44,59 @@ def p_best(posts: list[Posterior], draws: int, rng: np.random.Generator) -> list
     return (wins / draws).tolist()
 
 
+def p_above(
+    k: np.ndarray, n: np.ndarray, k_o: np.ndarray, n_o: np.ndarray, draws: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Per arm, the probability that its rate (k of n) is above another's (k_o of n_o), under their
+    Beta(0.5 + k, 0.5 + n - k) posteriors; NaN where either has no sends. All arms in two draws."""
+    k, k_o = np.minimum(k, n), np.minimum(k_o, n_o)
+    mine = rng.beta(BASE + k, BASE + n - k, size=(draws, len(n)))
+    theirs = rng.beta(BASE + k_o, BASE + n_o - k_o, size=(draws, len(n)))
+    out = (mine > theirs).mean(axis=0)
+    return np.where((n > 0) & (n_o > 0), out, np.nan)
+
+
 def guard_flags(
     arms: list[str], parent: ParentCounts, policy: AllocationPolicy, rng: np.random.Generator
 ) -> list[tuple[str, ...]]:
     """Per arm, the guarded events whose rate is credibly above the context's baseline (the other
     arms together; the parent when no other arm has sends) or above the policy's ceiling."""
     flags: list[list[str]] = [[] for _ in arms]
-    draws = policy.draws
+    own = [parent.own.get(a, {}) for a in arms]
+    n = np.array([c.get("sent", 0) for c in own], dtype=float)
+    everyone = list(parent.own.values())
+    siblings = [c for arms_ in parent.siblings.values() for c in arms_.values()]
     for kind, rule in policy.guard.items():
-        for i, arm in enumerate(arms):
-            mine = parent.own.get(arm, {})
-            n = mine.get("sent", 0)
-            if n < max(rule.min_sends, 1):
-                continue
-            u = min(mine.get(kind, 0), n)
-            rate = rng.beta(BASE + u, BASE + n - u, size=draws)
-            others = [c for a, c in parent.own.items() if a != arm]
-            if not sum(c.get("sent", 0) for c in others):
-                others = [c for arms_ in parent.siblings.values() for c in arms_.values()]
-            n_o = sum(c.get("sent", 0) for c in others)
-            u_o = min(sum(c.get(kind, 0) for c in others), n_o)
-            if n_o > 0:
-                base = rng.beta(BASE + u_o, BASE + n_o - u_o, size=draws)
-                if float(np.mean(rate > base)) >= rule.probability:
-                    flags[i].append(f"{kind}_above_baseline")
-            if rule.ceiling is not None and float(np.mean(rate > rule.ceiling)) >= rule.probability:
+        eligible = n >= max(rule.min_sends, 1)
+        if not eligible.any():
+            continue
+        k = np.array([c.get(kind, 0) for c in own], dtype=float)
+        n_all = sum(c.get("sent", 0) for c in everyone)
+        k_all = sum(c.get(kind, 0) for c in everyone)
+        n_o, k_o = n_all - n, k_all - k
+        n_sib = sum(c.get("sent", 0) for c in siblings)
+        k_sib = sum(c.get(kind, 0) for c in siblings)
+        alone = n_o <= 0  # no other arm has sends here: the parent is the baseline
+        n_o, k_o = np.where(alone, n_sib, n_o), np.where(alone, k_sib, k_o)
+        # Only an arm whose observed rate is above the baseline's (or the ceiling) can be credibly
+        # above it: the draws are spent only when there is one (usually there is none).
+        rate = np.divide(k, n, out=np.zeros_like(k), where=n > 0)
+        base_rate = np.divide(k_o, n_o, out=np.zeros_like(k_o), where=n_o > 0)
+        ceiling = np.inf if rule.ceiling is None else rule.ceiling
+        eligible &= (rate > base_rate) | (rate > ceiling)
+        if not eligible.any():
+            continue
+        above = p_above(k, n, k_o, n_o, policy.draws, rng)
+        over = None
+        if rule.ceiling is not None:
+            k_c = np.minimum(k, n)
+            over = (rng.beta(BASE + k_c, BASE + n - k_c, size=(policy.draws, len(n))) > rule.ceiling).mean(
+                axis=0
+            )
+        for i in np.flatnonzero(eligible):
+            if above[i] >= rule.probability:  # NaN (no baseline) compares False
+                flags[i].append(f"{kind}_above_baseline")
+            if over is not None and over[i] >= rule.probability:
                 flags[i].append(f"{kind}_above_ceiling")
     return [tuple(f) for f in flags]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from app.learning.allocation import BASE, fingerprint, p_best
+from app.learning.allocation import fingerprint, p_above, p_best
 from app.learning.arms import EVENT_TYPES, HOLDOUT, NO_SEGMENT, Context
 from app.learning.policy import AllocationPolicy
 from app.learning.posteriors import ParentCounts, posteriors
@@ -119,23 +119,28 @@ def _context(
     baseline = {k: sum(int(arms[a].get(k, 0)) for a in names) for k in ("sent", goal, *GUARDED)}
     rng = np.random.default_rng(int(fingerprint(names, parent, policy)[:16], 16))
     best = p_best(posteriors(names, parent, goal, policy), policy.draws, rng) if names else []
+    counts = [{t: int(arms[a].get(t, 0)) for t in EVENT_TYPES} for a in names]
+    sent = np.array([c["sent"] for c in counts], dtype=float)
+    above = {}
+    for kind in GUARDED:
+        k = np.array([c[kind] for c in counts], dtype=float)
+        above[kind] = p_above(k, sent, baseline[kind] - k, baseline["sent"] - sent, policy.draws, rng)
     out_arms = []
-    for arm, pb in zip(names, best, strict=True):
-        counts = {t: int(arms[arm].get(t, 0)) for t in EVENT_TYPES}
-        sent = counts["sent"]
-        guard = {}
-        for kind in GUARDED:
-            others = (baseline["sent"] - sent, baseline[kind] - counts[kind])
-            guard[kind] = {
-                "rate": _rate(counts[kind], sent),
-                "baseline": _rate(others[1], others[0]),
-                "p_above_baseline": _p_above((counts[kind], sent), (others[1], others[0]), policy.draws, rng),
+    for i, (arm, pb) in enumerate(zip(names, best, strict=True)):
+        c = counts[i]
+        guard = {
+            kind: {
+                "rate": _rate(c[kind], c["sent"]),
+                "baseline": _rate(baseline[kind] - c[kind], baseline["sent"] - c["sent"]),
+                "p_above_baseline": None if math.isnan(above[kind][i]) else float(above[kind][i]),
             }
+            for kind in GUARDED
+        }
         out_arms.append({
             "arm": arm,
-            "counts": counts,
+            "counts": c,
             "revenue": round(arms[arm].get("value", 0.0), 2),
-            "rates": {t: _rate(counts[t], sent) for t in RATED},
+            "rates": {t: _rate(c[t], c["sent"]) for t in RATED},
             "p_best": pb,
             "weight": served.get(arm),
             "guard": guard,
@@ -157,15 +162,3 @@ def _context(
         "arms": out_arms,
         "hold_out": hold_out,
     }
-
-
-def _p_above(
-    mine: tuple[int, int], others: tuple[int, int], draws: int, rng: np.random.Generator
-) -> float | None:
-    (k, n), (k_o, n_o) = mine, others
-    if n <= 0 or n_o <= 0:
-        return None
-    k, k_o = min(k, n), min(k_o, n_o)
-    a = rng.beta(BASE + k, BASE + n - k, size=draws)
-    b = rng.beta(BASE + k_o, BASE + n_o - k_o, size=draws)
-    return float(np.mean(a > b))

@@ -4,6 +4,7 @@ the weights last served per context. Nothing here scans raw events."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections import defaultdict
@@ -194,8 +195,14 @@ class LearningStore:
         return [(c, k, float(at), p, json.loads(w), r) for c, k, at, p, w, r in rows]
 
 
+@functools.lru_cache(maxsize=4096)
+def _day_of(days: int) -> str:
+    return datetime.fromtimestamp(days * 86400, UTC).strftime("%Y-%m-%d")
+
+
 def _day(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d")
+    """The UTC day of a Unix time (strftime costs ~10 µs: one per day, not per event)."""
+    return _day_of(int(at // 86400))
 
 
 def _bump_counts(tx: Transaction, events: Sequence[NewEvent]) -> None:
@@ -205,9 +212,13 @@ def _bump_counts(tx: Transaction, events: Sequence[NewEvent]) -> None:
     for e in events:
         v, c = e.variant, e.variant.context
         base = (v.client, c.journey, c.channel, c.locale, c.stored_segment, v.arm)
-        for bucket, key in ((totals, (*base, e.type)), (daily, (*base, _day(e.at), e.type))):
-            bucket[key][0] += 1
-            bucket[key][1] += e.value or 0.0
+        value = e.value or 0.0
+        total = totals[(*base, e.type)]
+        total[0] += 1
+        total[1] += value
+        day = daily[(*base, _day(e.at), e.type)]
+        day[0] += 1
+        day[1] += value
     _upsert(tx, "arm_counts", ("client", "journey", "channel", "locale", "segment", "arm", "type"), totals)
     keys = ("client", "journey", "channel", "locale", "segment", "arm", "day", "type")
     _upsert(tx, "arm_daily", keys, daily)
