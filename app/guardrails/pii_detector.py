@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import date
@@ -99,7 +100,17 @@ def _blank_pipeline() -> str:
 
     path = Path(tempfile.gettempdir()) / "copydesk-spacy-blank-zh"
     if not (path / "meta.json").exists():
-        spacy.blank("zh").to_disk(path)
+        # Written aside and renamed into place: workers starting at once must not see (or trip over)
+        # a half-written pipeline; the loser of the rename race uses the winner's copy.
+        scratch = Path(tempfile.mkdtemp(prefix="copydesk-spacy-", dir=path.parent))
+        spacy.blank("zh").to_disk(scratch / "zh")
+        try:
+            (scratch / "zh").rename(path)
+        except OSError:
+            if not (path / "meta.json").exists():
+                raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     return str(path)
 
 
