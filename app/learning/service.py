@@ -62,6 +62,9 @@ class Learning:
         self.db = db
         self.policy = policy
         self.store = LearningStore(db) if db is not None else None
+        # Per (client, context, arms): the guarded counts last checked within an interval and found
+        # to flag nothing new, so one new unsubscribe costs one guard check, not one per request.
+        self._guard_checked: dict[tuple[str, str, str], list] = {}
 
     @classmethod
     def load(cls, db: Database | None, content_dir: Path) -> Learning:
@@ -82,7 +85,8 @@ class Learning:
         state = fingerprint(arms, parent, self.policy)
         last = self.store.last_decision(client, context, key) if self.store else None
         guarded = guarded_counts(arms, parent, self.policy)
-        if last is not None and (last[0] == state or self._stands(last, arms, parent, guarded, state)):
+        where = (client, context.key, key)
+        if last is not None and (last[0] == state or self._stands(last, where, arms, parent, guarded, state)):
             saved = last[1]
         else:
             d = decide(arms, parent, self.policy, last[1]["weights"] if last else None)
@@ -115,7 +119,13 @@ class Learning:
         )
 
     def _stands(
-        self, last: tuple[str, dict, float], arms: list[str], parent: ParentCounts, guarded: list, state: str
+        self,
+        last: tuple[str, dict, float],
+        where: tuple[str, str, str],
+        arms: list[str],
+        parent: ParentCounts,
+        guarded: list,
+        state: str,
     ) -> bool:
         """The weights last served stand while younger than the policy's interval, unless a new
         unsubscribe or complaint in the context changes what the guard flags (then it acts at once)."""
@@ -124,10 +134,15 @@ class Learning:
             return False
         if time.time() - updated_at >= self.policy.update_interval_s:
             return False
-        if saved.get("guarded") == guarded:
+        if saved.get("guarded") == guarded or self._guard_checked.get(where) == guarded:
             return True
         flags = guard_flags(arms, parent, self.policy, np.random.default_rng(int(state[:16], 16)))
-        return [list(f) for f in flags] == saved["flags"]
+        if [list(f) for f in flags] != saved["flags"]:
+            return False
+        if len(self._guard_checked) >= 4096:
+            self._guard_checked.clear()
+        self._guard_checked[where] = guarded
+        return True
 
     def choose_arms(
         self, context: Context, candidates: Sequence[str], k: int, *, client: str | None = None
