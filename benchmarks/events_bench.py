@@ -1,6 +1,7 @@
 """Outcome events at scale: ingest through POST /v1/events in batches of 1,000 (events/s), then, with
 that many events stored, what the allocation adds to each /v1/generate (the calls the pipeline makes:
-tones, then weights, timed in-process on the service's own database) and GET /v1/performance.
+tones, then weights, timed in-process on the service's own database; also while events keep arriving
+between two generates, the production case) and GET /v1/performance.
 
 copydesk runs in this process on uvicorn (127.0.0.1); the client that posts the events shares the
 machine and its CPU. Variants are recorded straight into the store (as a generation would record
@@ -19,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -58,6 +60,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL (tests/pg.py)")
     ap.add_argument("--generations", type=int, default=250, help="generations per context (4 variants each)")
+    ap.add_argument("--stream-s", type=float, default=20.0, help="seconds of the streaming figure")
+    ap.add_argument("--stream-events", type=int, default=10, help="events stored between two generates")
+    ap.add_argument("--stream-pause-ms", type=float, default=10.0, help="pause after each generate")
     args = ap.parse_args()
     cluster = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,36 +139,61 @@ def run(settings: Settings, args: argparse.Namespace) -> None:
         req = GenerateRequest(request_id="b", channel=ctx.channel, locale=ctx.locale, journey=ctx.journey,
                               skus=["SKU-1001"], audience={"segment": ctx.segment}, variants=4)  # fmt: skip
 
-        def generate_path(request: GenerateRequest) -> None:
-            plan = plan_variants(served, content, request, PV)
-            weigh_variants(served, plan.context, [arm_key(t, PV) for t in plan.tones])
+        # The recompute figure: the same service without an update interval (recomputes whenever a
+        # count changed); the others: the policy as configured (guardrails/allocation.yaml).
+        every_change = Learning(db, replace(served.policy, update_interval_s=0))
+
+        def generate_path(request: GenerateRequest, learning: Learning = served) -> None:
+            plan = plan_variants(learning, content, request, PV)
+            weigh_variants(learning, plan.context, [arm_key(t, PV) for t in plan.tones])
+
+        def timed(times: list[float], cpu: list[float], request: GenerateRequest, learning: Learning) -> None:
+            t0, c0 = time.perf_counter(), time.thread_time()
+            generate_path(request, learning)
+            times.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.thread_time() - c0) * 1000)
 
         generate_path(req)
-        cached, cpu = [], {"cached": [], "fresh": [], "auto": []}
+        cpu: dict[str, list[float]] = {"cached": [], "fresh": [], "auto": [], "stream": []}
+        cached: list[float] = []
         for _ in range(500):
-            t0, c0 = time.perf_counter(), time.thread_time()
-            generate_path(req)
-            cached.append((time.perf_counter() - t0) * 1000)
-            cpu["cached"].append((time.thread_time() - c0) * 1000)
-        fresh = []
+            timed(cached, cpu["cached"], req, served)
+        fresh: list[float] = []
         victim = KnownVariant(ids[0], "local", now - 3600, ctx, arm_key("rational", PV))
         for i in range(200):  # one new event in the parent before each: the weights are recomputed
             served.store.insert_events([NewEvent(f"late-{i}", victim, "sent", now, None)])
-            t0, c0 = time.perf_counter(), time.thread_time()
-            generate_path(req)
-            fresh.append((time.perf_counter() - t0) * 1000)
-            cpu["fresh"].append((time.thread_time() - c0) * 1000)
-        auto = []
+            timed(fresh, cpu["fresh"], req, every_change)
+        auto: list[float] = []
         for _ in range(200):
-            t0, c0 = time.perf_counter(), time.thread_time()
-            generate_path(req.model_copy(update={"tones": "auto"}))
-            auto.append((time.perf_counter() - t0) * 1000)
-            cpu["auto"].append((time.thread_time() - c0) * 1000)
+            timed(auto, cpu["auto"], req.model_copy(update={"tones": "auto"}), served)
+        # The realistic case: events keep arriving (over every context, the ingest mix) between the
+        # generates of this context, for a while longer than a few update intervals.
+        per_gen = len(ids) // len(contexts())
+        stream: list[float] = []
+        updates_before = len(served.store.allocation_log("local"))
+        serial, t_end = 0, time.perf_counter() + args.stream_s
+        while time.perf_counter() < t_end:
+            vids = rng.integers(0, len(ids), size=args.stream_events)
+            kinds = rng.choice(len(TYPES), size=args.stream_events, p=SHARE)
+            served.store.insert_events([
+                NewEvent(f"stream-{serial + i}", KnownVariant(ids[v], "local", now - 3600,
+                         contexts()[v // per_gen], arm_key(TONES[v % 4], PV)), TYPES[k], now, None)
+                for i, (v, k) in enumerate(zip(vids, kinds, strict=True))
+            ])  # fmt: skip
+            serial += args.stream_events
+            timed(stream, cpu["stream"], req, served)
+            time.sleep(args.stream_pause_ms / 1000)
+        updates = len(served.store.allocation_log("local")) - updates_before
+        interval = served.policy.update_interval_s
         figures = (
             ("no new outcome since the last weights (served as stored)", cached, cpu["cached"]),
-            ("a new outcome in the parent (recomputed: priors, Thompson draws, guard)", fresh, cpu["fresh"]),
+            ("a new outcome in the parent before each, update_interval_s 0 (recomputed every time: "
+             "priors, Thompson draws, guard, a write)", fresh, cpu["fresh"]),
             ('"tones": "auto" (one draw per tone, then the weights)', auto, cpu["auto"]),
-        )
+            (f"events streaming in ({args.stream_events} between two generates, {len(stream)} generates "
+             f"over {args.stream_s:g} s, update_interval_s {interval:g}: {updates} weight changes logged)",
+             stream, cpu["stream"]),
+        )  # fmt: skip
         for label, xs, ys in figures:
             print(f"allocation per /v1/generate, {label}: p50 {pct(xs, 50):.3f} ms, p95 {pct(xs, 95):.3f} ms "
                   f"(CPU of this thread: p50 {pct(ys, 50):.3f} ms)")  # fmt: skip

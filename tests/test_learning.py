@@ -26,6 +26,12 @@ POLICY = yaml.safe_load((REPO_ROOT / "guardrails" / "allocation.yaml").read_text
 _ids = itertools.count()
 
 
+@pytest.fixture
+def settings(settings, tmp_path):
+    """These tests post outcomes and expect the next generation to see them: no update interval."""
+    return replace(settings, content_dir=content_with_policy(tmp_path))
+
+
 @pytest.fixture(autouse=True)
 def good_copy(llm):
     llm.script(default=lambda _: ok({"body": GOOD_SMS}))
@@ -222,8 +228,9 @@ def test_step_limit_keeps_the_sum_and_the_bound():
 
 
 def content_with_policy(tmp_path: Path, **changes) -> Path:
-    """A content dir that is this checkout's, but for guardrails/allocation.yaml."""
-    root = tmp_path / "content"
+    """A content dir that is this checkout's, but for guardrails/allocation.yaml (by default without
+    an update interval: every request after new outcomes sees new weights)."""
+    root = tmp_path / f"content-{next(_ids)}"
     (root / "guardrails").mkdir(parents=True)
     for entry in REPO_ROOT.iterdir():
         if entry.name in ("prompts", "knowledge", "evals"):
@@ -231,7 +238,9 @@ def content_with_policy(tmp_path: Path, **changes) -> Path:
     for entry in (REPO_ROOT / "guardrails").iterdir():
         if entry.name != "allocation.yaml":
             (root / "guardrails" / entry.name).symlink_to(entry)
-    (root / "guardrails" / "allocation.yaml").write_text(yaml.safe_dump({**POLICY, **changes}))
+    (root / "guardrails" / "allocation.yaml").write_text(
+        yaml.safe_dump({**POLICY, "update_interval_s": 0, **changes})
+    )
     return root
 
 
@@ -264,6 +273,35 @@ def test_a_high_unsubscribe_arm_is_held_at_the_floor_and_flagged(api):
     )
     assert arms[0]["flags"] == [] and arms[2]["flags"] == []
     assert "held at the floor" in gen["allocation"]["reason"]
+
+
+def test_weights_stand_for_the_update_interval_but_the_guard_does_not_wait(start_api, settings, tmp_path):
+    interval = 6.0
+    api = start_api(settings, content_dir=content_with_policy(tmp_path, update_interval_s=interval))
+    started = time.time()
+    first = generate(api, segment="cold")
+    ids = [v["variant_id"] for v in first["variants"]]
+    post(api, events_for(ids[0], 300, converted=60) + events_for(ids[1], 300, converted=3)
+         + events_for(ids[2], 300, converted=3))  # fmt: skip
+    within = generate(api, segment="cold")
+    assert time.time() - started < interval  # else the machine is too slow for this test's interval
+    assert weights(within) == weights(first)
+    assert [a["sends"] for a in within["allocation"]["arms"]] == [0, 0, 0]  # the stored decision
+    time.sleep(max(0.0, started + interval + 0.2 - time.time()))
+    moved = generate(api, segment="cold")
+    updated = time.time()
+    assert (
+        weights(moved)[0] > weights(first)[0]
+        and [a["sends"] for a in moved["allocation"]["arms"]] == [300] * 3
+    )
+    # Within the next interval, an arm that drives customers away is held at the floor at once.
+    ids = [v["variant_id"] for v in moved["variants"]]
+    post(api, events_for(ids[0], 1500, unsubscribed=3) + events_for(ids[1], 1500, unsubscribed=45)
+         + events_for(ids[2], 1500, unsubscribed=3))  # fmt: skip
+    guarded = generate(api, segment="cold")
+    assert time.time() - updated < interval
+    assert guarded["variants"][1]["weight"] == pytest.approx(POLICY["floor"])
+    assert "unsubscribed_above_baseline" in guarded["allocation"]["arms"][1]["flags"]
 
 
 def test_events_are_scoped_to_the_client_that_generated(start_api, settings):

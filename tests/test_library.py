@@ -377,8 +377,19 @@ def test_evals_measure_the_model_not_the_library():
     assert cases and {c.generate_request("x").mode for c in cases} == {"fresh"}
 
 
-def test_outcomes_steer_traffic_between_approved_variants(start_api, lib_settings, llm):
-    api = start_api(lib_settings)
+def test_outcomes_steer_traffic_between_approved_variants(start_api, lib_settings, llm, tmp_path: Path):
+    content = tmp_path / "content"  # weights updated on every request that follows new outcomes
+    (content / "guardrails").mkdir(parents=True)
+    for part in ("prompts", "knowledge", "evals"):
+        (content / part).symlink_to(REPO_ROOT / part)
+    for entry in (REPO_ROOT / "guardrails").iterdir():
+        if entry.name != "allocation.yaml":
+            (content / "guardrails" / entry.name).symlink_to(entry)
+    policy = (REPO_ROOT / "guardrails" / "allocation.yaml").read_text()
+    (content / "guardrails" / "allocation.yaml").write_text(
+        policy.replace("update_interval_s: 5", "update_interval_s: 0")
+    )
+    api = start_api(lib_settings, content_dir=content)
     good, bad = kept(api, llm, NOW), kept(api, llm, OTHER)
     for library_id in (good, bad):
         decide(api, library_id, "approve").raise_for_status()

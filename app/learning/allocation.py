@@ -33,6 +33,12 @@ def fingerprint(arms: list[str], parent: ParentCounts, policy: AllocationPolicy)
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
+def guarded_counts(arms: list[str], parent: ParentCounts, policy: AllocationPolicy) -> list[list[int]]:
+    """Per arm of the context, its count of each guarded event (unsubscribes, complaints): when these
+    have not moved since the last update, neither has any arm's own guarded rate risen."""
+    return [[int(parent.own.get(a, {}).get(kind, 0)) for kind in policy.guard] for a in arms]
+
+
 def p_best(posts: list[Posterior], draws: int, rng: np.random.Generator) -> list[float]:
     """Probability that each arm's rate is the highest, by Monte-Carlo Thompson draws."""
     if len({(p.alpha, p.beta) for p in posts}) == 1:  # identical posteriors: exactly equal

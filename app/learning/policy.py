@@ -32,6 +32,7 @@ class AllocationPolicy:
     min_parent_sends: int = 50
     guard: dict[str, GuardRule] = field(default_factory=dict)
     clock_skew_s: float = 300.0
+    update_interval_s: float = 5.0
 
     @classmethod
     def load(cls, path: Path) -> AllocationPolicy:
@@ -59,6 +60,7 @@ class AllocationPolicy:
             min_parent_sends=int(prior.get("min_parent_sends", 50)),
             guard=guard,
             clock_skew_s=float((raw.get("events") or {}).get("clock_skew_s", 300)),
+            update_interval_s=float(raw.get("update_interval_s", 5)),
         )
         policy.validate()
         return policy
@@ -68,6 +70,8 @@ class AllocationPolicy:
             raise ValueError(f"allocation.yaml: goal must be one of {', '.join(GOALS)}, got {self.goal!r}")
         if not 0 <= self.floor < 1 or not 0 < self.max_step <= 1 or not 0 <= self.hold_out < 1:
             raise ValueError("allocation.yaml: floor and hold_out in [0, 1), max_step in (0, 1]")
+        if self.update_interval_s < 0:
+            raise ValueError("allocation.yaml: update_interval_s must be at least 0")
         if self.draws < 100:
             raise ValueError("allocation.yaml: draws must be at least 100")
         unknown = set(self.guard) - {"unsubscribed", "complained"}

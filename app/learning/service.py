@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from app.learning.allocation import decide, fingerprint, guard_flags
+from app.learning.allocation import decide, fingerprint, guard_flags, guarded_counts
 from app.learning.arms import HOLDOUT, Context
 from app.learning.events import EventIn, Rejection, parse_event
 from app.learning.policy import AllocationPolicy
@@ -62,6 +62,9 @@ class Learning:
         self.db = db
         self.policy = policy
         self.store = LearningStore(db) if db is not None else None
+        # Per (client, context, arms): the guarded counts last checked within an interval and found
+        # to flag nothing new, so one new unsubscribe costs one guard check, not one per request.
+        self._guard_checked: dict[tuple[str, str, str], list] = {}
 
     @classmethod
     def load(cls, db: Database | None, content_dir: Path) -> Learning:
@@ -71,7 +74,8 @@ class Learning:
     def allocate(self, context: Context, arms: Sequence[str], *, client: str | None = None) -> Allocation:
         """Weights of `arms` (any keys: tones, library IDs) in `context`, the hold-out beside them.
         Recomputed only when a count the decision reads has changed since the weights last served
-        there; then each weight moves at most the policy's step (flagged arms drop to the floor)."""
+        there, and at most once per `update_interval_s` (unless the guard would flag an arm anew);
+        then each weight moves at most the policy's step (flagged arms drop to the floor)."""
         arms = list(dict.fromkeys(arms))
         if not arms:
             raise ValueError("allocate needs at least one arm")
@@ -80,7 +84,9 @@ class Learning:
         key = "|".join(arms)
         state = fingerprint(arms, parent, self.policy)
         last = self.store.last_decision(client, context, key) if self.store else None
-        if last is not None and last[0] == state:
+        guarded = guarded_counts(arms, parent, self.policy)
+        where = (client, context.key, key)
+        if last is not None and (last[0] == state or self._stands(last, where, arms, parent, guarded, state)):
             saved = last[1]
         else:
             d = decide(arms, parent, self.policy, last[1]["weights"] if last else None)
@@ -93,6 +99,7 @@ class Learning:
                 "reason": d.reason,
                 "arms": arms,
                 "policy": self.policy.version,
+                "guarded": guarded,
             }
             if self.store is not None:
                 changed = last is None or any(
@@ -110,6 +117,32 @@ class Learning:
         return Allocation(
             self.policy.version, self.policy.goal, context, shares, self.policy.hold_out, saved["reason"]
         )
+
+    def _stands(
+        self,
+        last: tuple[str, dict, float],
+        where: tuple[str, str, str],
+        arms: list[str],
+        parent: ParentCounts,
+        guarded: list,
+        state: str,
+    ) -> bool:
+        """The weights last served stand while younger than the policy's interval, unless a new
+        unsubscribe or complaint in the context changes what the guard flags (then it acts at once)."""
+        _, saved, updated_at = last
+        if saved.get("policy") != self.policy.version:
+            return False
+        if time.time() - updated_at >= self.policy.update_interval_s:
+            return False
+        if saved.get("guarded") == guarded or self._guard_checked.get(where) == guarded:
+            return True
+        flags = guard_flags(arms, parent, self.policy, np.random.default_rng(int(state[:16], 16)))
+        if [list(f) for f in flags] != saved["flags"]:
+            return False
+        if len(self._guard_checked) >= 4096:
+            self._guard_checked.clear()
+        self._guard_checked[where] = guarded
+        return True
 
     def choose_arms(
         self, context: Context, candidates: Sequence[str], k: int, *, client: str | None = None

@@ -150,12 +150,14 @@ class LearningStore:
         )
 
     # -- weights served ---------------------------------------------------------------------------
-    def last_decision(self, client: str, context: Context, arms: str) -> tuple[str, dict] | None:
+    def last_decision(self, client: str, context: Context, arms: str) -> tuple[str, dict, float] | None:
+        """(state, decision, updated_at) of the weights last served for these arms, or None."""
         row = self.db.fetchone(
-            "SELECT state, weights FROM allocations WHERE client = ? AND context = ? AND arms = ?",
+            "SELECT state, weights, updated_at FROM allocations"
+            " WHERE client = ? AND context = ? AND arms = ?",
             (client, context.key, arms),
         )
-        return (row[0], json.loads(row[1])) if row else None
+        return (row[0], json.loads(row[1]), float(row[2])) if row else None
 
     def save_decision(
         self, client: str, context: Context, arms: str, state: str, decision: dict, policy: str, changed: bool
