@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -86,18 +85,8 @@ def main() -> None:
         "COPYDESK_LLM_TIMEOUT_S": "50",
         "COPYDESK_WORKERS": str(args.workers),
     }
-    stub = subprocess.Popen(
-        [sys.executable, str(ROOT / "benchmarks" / "model_stub.py"), str(model_port), str(args.model_ms)],
-        env=env,
-    )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        cwd=data,
-    )
+    server, stub = load_bench.start_service(env, port, model_port, args.model_ms, data)
     try:
-        load_bench.wait_up(model_port, "/v1/models")
-        load_bench.wait_up(port, "/healthz")
         library_id = approve_the_kept_variant(port)
         for mode in ("library", "fresh"):  # imports, caches, connections
             measure(port, server.pid, mode, 4, 40, f"warm-{mode}")
@@ -122,13 +111,7 @@ def main() -> None:
             print(f"  {mode:>8} at {conc:>3} concurrent: p50 {p50:.2f} ms, {rate:.1f} req/s")
         print("cpu/req: ms of CPU of the service's processes per request (all workers)")
     finally:
-        for p in (server, stub):
-            p.terminate()
-        for p in (server, stub):
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        load_bench.stop(server, stub)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,35 @@ def wait_up(port: int, path: str, timeout_s: float = 180) -> None:
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+def start_service(
+    env: dict[str, str], port: int, model_port: int, model_ms: float, cwd: Path
+) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """The model stub on `model_port` and `copydesk serve` on `port`, both answering; (server, stub)."""
+    stub = subprocess.Popen(
+        [sys.executable, str(ROOT / "benchmarks" / "model_stub.py"), str(model_port), str(model_ms)], env=env
+    )
+    serve = [sys.executable, "-m", "app", "serve", "--port", str(port), "--log-level", "warning"]
+    server = subprocess.Popen(serve, env=env, cwd=cwd)
+    try:
+        wait_up(model_port, "/v1/models")
+        wait_up(port, "/healthz")
+    except BaseException:
+        stop(server, stub)
+        raise
+    return server, stub
+
+
+def stop(*procs: subprocess.Popen) -> None:
+    """SIGTERM each, wait up to 20 s, then SIGKILL what is left."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def _stat(pid: int) -> list[str] | None:
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
@@ -190,17 +219,9 @@ def main() -> None:
         "COPYDESK_LLM_TIMEOUT_S": "50",
         "COPYDESK_DATABASE_URL": args.database_url,
     }
-    stub = subprocess.Popen(
-        [sys.executable, str(ROOT / "benchmarks" / "model_stub.py"), str(model_port), str(args.model_ms)],
-        env=env,
-    )
     env["COPYDESK_WORKERS"] = str(args.workers)  # by the environment: older copydesk lacks --workers
-    serve_cmd = [sys.executable, "-m", "app", "serve", "--port", str(port)]
-    serve_cmd += ["--log-level", "warning"]
-    server = subprocess.Popen(serve_cmd, env=env, cwd=data)
+    server, stub = start_service(env, port, model_port, args.model_ms, data)
     try:
-        wait_up(model_port, "/v1/models")
-        wait_up(port, "/healthz")
         service, stub_proc = server.pid, stub.pid
         asyncio.run(level(port, 4, 8, args.variants, "warmup"))  # imports, caches, connections
         idle0 = cpu_seconds(service)
@@ -245,13 +266,7 @@ def main() -> None:
             f"{idle_per_s * 1000:.1f} ms/s; client: this load generator; stub: the model stub)"
         )
     finally:
-        for p in (server, stub):
-            p.terminate()
-        for p in (server, stub):
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(server, stub)
         if cluster is not None:
             cluster.stop()
 

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.load_bench import REQUEST, Connection, wait_up  # noqa: E402
+from benchmarks.load_bench import REQUEST, Connection, start_service, stop  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 OLD_S = 60 * 86400  # seeded rows are two months old: past the 30-day retention and the replay window
@@ -148,18 +148,8 @@ def main() -> None:
         "COPYDESK_PURGE_BATCH": str(args.batch),
         "COPYDESK_WORKERS": str(args.workers),
     }
-    stub = subprocess.Popen(
-        [sys.executable, str(ROOT / "benchmarks" / "model_stub.py"), str(model_port), str(args.model_ms)],
-        env=env,
-    )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        cwd=data,
-    )
+    server, stub = start_service(env, port, model_port, args.model_ms, data)
     try:
-        wait_up(model_port, "/v1/models")
-        wait_up(port, "/healthz")
         asyncio.run(load_while(port, 4, "warmup", None, 16))
         print(
             f"{'PostgreSQL' if database_url else 'SQLite'}, {args.workers} worker(s), "
@@ -199,13 +189,7 @@ def main() -> None:
             )
             report("during erase", lat, st, eraser.communicate()[0].strip())
     finally:
-        for p in (server, stub):
-            p.terminate()
-        for p in (server, stub):
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(server, stub)
         if cluster is not None:
             cluster.stop()
 
