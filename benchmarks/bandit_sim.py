@@ -11,8 +11,19 @@ tests/servers.py and the reference commerce server: the full request path (retri
 audit, allocation) with a model that answers at once. Each scenario and seed is its own client key,
 so their counts never mix. Prints figures; asserts nothing.
 
+The service reads a copy of guardrails/allocation.yaml with `update_interval_s: 0`: a seed's rounds
+follow each other within milliseconds here (a few seconds for the whole seed), where in production
+a round of sends and its outcomes are hours apart, far longer than the interval; with the interval
+every context would keep its first weights for the whole run.
+
+One run per seed compares one draw of copydesk's allocation with one of the flat sampler's on the
+same customers; both vary from draw to draw (in the segments scenario by ~10 conversions), so
+`--repeats N` also runs each seed N times with other allocation draws (same customers, own client
+key per run) and prints the means and how often copydesk came out ahead.
+
 Run: python benchmarks/bandit_sim.py                      # every scenario, seeds 1-5
      python benchmarks/bandit_sim.py --scenario main --seeds 1 2 --sends 20000
+     python benchmarks/bandit_sim.py --scenario segments --repeats 10
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -107,10 +119,10 @@ def outcomes(arms: np.ndarray, c: int, start: int, s: Scenario, pop) -> tuple[np
     return won, lost
 
 
-def offline(policy: str, s: Scenario, pop, seed: int) -> tuple[int, int]:
+def offline(policy: str, s: Scenario, pop, seed: int, draw: int = 0) -> tuple[int, int]:
     """Equal split, flat per-context Thompson, or the oracle: (conversions, unsubscribes)."""
     per_ctx, conv, after, *_ = pop
-    rng = np.random.default_rng(seed + 1000)
+    rng = np.random.default_rng(seed + 1000 + 10_000 * draw)
     k = len(TONES)
     won_total = lost_total = 0
     for c in range(s.contexts):
@@ -134,10 +146,12 @@ def offline(policy: str, s: Scenario, pop, seed: int) -> tuple[int, int]:
     return won_total, lost_total
 
 
-def copydesk(api: httpx.Client, key: str, s: Scenario, pop, seed: int) -> tuple[int, int, float]:
+def copydesk(
+    api: httpx.Client, key: str, s: Scenario, pop, seed: int, draw: int = 0
+) -> tuple[int, int, float]:
     """The service's own weights: (conversions, unsubscribes, last weight of the best arm)."""
     per_ctx = pop[0]
-    rng = np.random.default_rng(seed + 2000)
+    rng = np.random.default_rng(seed + 2000 + 10_000 * draw)
     headers = {"Authorization": f"Bearer {key}"}
     won_total = lost_total = 0
     last_best = 0.0
@@ -184,19 +198,58 @@ def copydesk(api: httpx.Client, key: str, s: Scenario, pop, seed: int) -> tuple[
     return won_total, lost_total, last_best
 
 
+def sim_content(tmp: Path) -> tuple[Path, str]:
+    """This checkout's content, but for allocation.yaml without the update interval (see the module
+    doc); with a line saying so."""
+    root = tmp / "content"
+    (root / "guardrails").mkdir(parents=True)
+    for name in ("prompts", "knowledge", "evals"):
+        (root / name).symlink_to(ROOT / name)
+    for entry in (ROOT / "guardrails").iterdir():
+        if entry.name != "allocation.yaml":
+            (root / "guardrails" / entry.name).symlink_to(entry)
+    policy = yaml.safe_load((ROOT / "guardrails" / "allocation.yaml").read_text())
+    was = policy.get("update_interval_s")
+    (root / "guardrails" / "allocation.yaml").write_text(yaml.safe_dump({**policy, "update_interval_s": 0}))
+    note = (f"policy: guardrails/allocation.yaml with update_interval_s 0 (the file says {was}): rounds here "
+            "are milliseconds apart, in production hours; everything else as in the file")  # fmt: skip
+    return root, note
+
+
 def serve(keys: list[str], tmp: Path) -> tuple[httpx.Client, list[ThreadedServer]]:
     model = ScriptedModel()
     answer = json.dumps({"body": "{name}，您购物车里的{product}还在等您，{offer}。"}, ensure_ascii=False)
     model.script(default=lambda _: Reply(content=answer))
     model_server = ThreadedServer(model.app()).start()
     commerce = ThreadedServer(create_commerce_app(load_catalog(ROOT / "knowledge"))).start()
+    content, note = sim_content(tmp)
+    print(note, flush=True)
     settings = Settings(
         llm_base_url=model_server.url + "/v1", llm_model="scripted", llm_api_key="sim",
-        commerce_url=commerce.url, data_dir=tmp / "var", index_dir=tmp / "index",
+        commerce_url=commerce.url, data_dir=tmp / "var", index_dir=tmp / "index", content_dir=content,
         api_keys=frozenset(keys), client_keys=tuple((k, k) for k in keys),
     )  # fmt: skip
     service = ThreadedServer(create_app(settings)).start(timeout_s=300)
     return httpx.Client(base_url=service.url, timeout=60), [service, commerce, model_server]
+
+
+def run_key(name: str, seed: int, draw: int) -> str:
+    return f"sim-{name}-{seed}" + (f"-{draw}" if draw else "")
+
+
+def repeats(
+    api: httpx.Client, name: str, s: Scenario, pop, seed: int, n: int, mine0: int, flat0: int
+) -> None:
+    """The seed's customers again under n-1 other allocation draws of copydesk and of the flat
+    sampler: their means and sds, and in what share of the n × n pairs of runs copydesk is ahead."""
+    mine = np.array(
+        [mine0] + [copydesk(api, run_key(name, seed, r), s, pop, seed, r)[0] for r in range(1, n)]
+    )
+    flat = np.array([flat0] + [offline("flat", s, pop, seed, r)[0] for r in range(1, n)])
+    ahead = float((mine[:, None] > flat[None, :]).mean())
+    print(f"      {n} draws: copydesk {mine.mean():.1f} ± {mine.std(ddof=1):.1f}, flat TS {flat.mean():.1f} "
+          f"± {flat.std(ddof=1):.1f}; copydesk ahead in {ahead:.0%} of the pairs of runs",
+          flush=True)  # fmt: skip
 
 
 def main() -> None:
@@ -204,9 +257,10 @@ def main() -> None:
     ap.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     ap.add_argument("--sends", type=int, default=None, help="override the scenario's sends")
+    ap.add_argument("--repeats", type=int, default=1, help="allocation draws per seed (same customers)")
     args = ap.parse_args()
     chosen = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
-    keys = [f"sim-{name}-{seed}" for name in chosen for seed in args.seeds]
+    keys = [run_key(name, seed, r) for name in chosen for seed in args.seeds for r in range(args.repeats)]
     with tempfile.TemporaryDirectory() as tmp:
         api, servers = serve(keys, Path(tmp))
         try:
@@ -227,6 +281,8 @@ def main() -> None:
                           f"{oracle[0]:>11} ({oracle[1]:>4})  {oracle[0] - mine[0]:>16}  {mine[2]:>22.2f}  "
                           f"{took:4.0f}",
                           flush=True)  # fmt: skip
+                    if args.repeats > 1:
+                        repeats(api, name, s, pop, seed, args.repeats, mine[0], flat[0])
         finally:
             api.close()
             for server in servers:
