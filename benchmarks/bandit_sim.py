@@ -237,18 +237,24 @@ def run_key(name: str, seed: int, draw: int) -> str:
     return f"sim-{name}-{seed}" + (f"-{draw}" if draw else "")
 
 
-def repeats(
-    api: httpx.Client, name: str, s: Scenario, pop, seed: int, n: int, mine0: int, flat0: int
-) -> None:
-    """The seed's customers again under n-1 other allocation draws of copydesk and of the flat
-    sampler: their means and sds, and in what share of the n × n pairs of runs copydesk is ahead."""
-    mine = np.array(
-        [mine0] + [copydesk(api, run_key(name, seed, r), s, pop, seed, r)[0] for r in range(1, n)]
-    )
-    flat = np.array([flat0] + [offline("flat", s, pop, seed, r)[0] for r in range(1, n)])
-    ahead = float((mine[:, None] > flat[None, :]).mean())
-    print(f"      {n} draws: copydesk {mine.mean():.1f} ± {mine.std(ddof=1):.1f}, flat TS {flat.mean():.1f} "
-          f"± {flat.std(ddof=1):.1f}; copydesk ahead in {ahead:.0%} of the pairs of runs",
+def repeats(api: httpx.Client, name: str, s: Scenario, pop, seed: int, n: int, first: tuple) -> None:
+    """The seed's customers again under n-1 other allocation draws of copydesk, the equal split and
+    the flat sampler (`first`: draw 0's figures of the three, already run): copydesk's mean, sd and
+    range as a share of the oracle, unsubscribes, and in what share of the n × n pairs of runs
+    copydesk converts more than the flat sampler."""
+    mine, equal, flat = (np.array(f, dtype=float)[None, :2] for f in first)
+    for r in range(1, n):
+        mine = np.vstack([mine, copydesk(api, run_key(name, seed, r), s, pop, seed, r)[:2]])
+        equal = np.vstack([equal, offline("equal", s, pop, seed, r)])
+        flat = np.vstack([flat, offline("flat", s, pop, seed, r)])
+    oracle = offline("oracle", s, pop, seed)[0]
+    ahead = float((mine[:, None, 0] > flat[None, :, 0]).mean())
+    print(f"      {n} draws: copydesk {mine[:, 0].mean():.1f} ± {mine[:, 0].std(ddof=1):.1f} "
+          f"({mine[:, 0].min() / oracle:.1%}–{mine[:, 0].max() / oracle:.1%} of the oracle), "
+          f"unsub {mine[:, 1].mean():.1f} (at most {mine[:, 1].max():.0f}); equal {equal[:, 0].mean():.1f} "
+          f"(unsub {equal[:, 1].mean():.1f}, at least {equal[:, 1].min():.0f}); "
+          f"flat TS {flat[:, 0].mean():.1f} ± {flat[:, 0].std(ddof=1):.1f} (unsub {flat[:, 1].mean():.1f}); "
+          f"copydesk converts more than the flat sampler in {ahead:.0%} of the pairs of runs",
           flush=True)  # fmt: skip
 
 
@@ -282,7 +288,7 @@ def main() -> None:
                           f"{took:4.0f}",
                           flush=True)  # fmt: skip
                     if args.repeats > 1:
-                        repeats(api, name, s, pop, seed, args.repeats, mine[0], flat[0])
+                        repeats(api, name, s, pop, seed, args.repeats, (mine, equal, flat))
         finally:
             api.close()
             for server in servers:
