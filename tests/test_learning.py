@@ -396,3 +396,33 @@ def test_the_report_page_opens_in_chromium_and_shows_the_charts(start_api, setti
         assert "what the allocation changed and why" in text and "hold-out: 100 held out" in text
         browser.close()
     assert requests == [page.as_uri()]  # self-contained: nothing else fetched
+
+
+def test_tones_auto_reads_the_posteriors_once_per_interval(tmp_path):
+    """Within the update interval "tones": "auto" draws from the posteriors it read last (no
+    database read per request); after it, from the new ones."""
+    from app.learning import Context, Learning
+    from app.learning.policy import AllocationPolicy
+    from app.learning.store import KnownVariant, NewEvent
+    from app.store.database import open_database
+
+    db = open_database(None, tmp_path)
+    policy = AllocationPolicy.load(content_with_policy(tmp_path, update_interval_s=3600) / "guardrails"
+                                   / "allocation.yaml")  # fmt: skip
+    learning = Learning(db, policy)
+    ctx = Context("cart_abandon", "sms", "zh-CN", "hot")
+    arms = ["rational@p", "emotional@p", "playful@p", "concise@p"]
+    assert sorted(learning.choose_arms(ctx, arms, 4, client="c")) == sorted(arms)
+    events = []
+    for arm in arms:
+        v = KnownVariant(f"v-{arm}", "c", time.time() - 60, ctx, arm)
+        events += [NewEvent(f"{arm}-s{i}", v, "sent", time.time(), None) for i in range(400)]
+        wins = 160 if arm == "playful@p" else 4
+        events += [NewEvent(f"{arm}-c{i}", v, "converted", time.time(), None) for i in range(wins)]
+    assert learning.store is not None
+    assert learning.store.insert_events(events) == len(events)
+    stale = [learning.choose_arms(ctx, arms, 1, client="c")[0] for _ in range(40)]
+    assert stale.count("playful@p") < 40, stale  # still the equal posteriors it read first
+    learning.policy = replace(policy, update_interval_s=0)
+    fresh = [learning.choose_arms(ctx, arms, 1, client="c")[0] for _ in range(40)]
+    assert fresh.count("playful@p") == 40, fresh
