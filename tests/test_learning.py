@@ -320,6 +320,11 @@ def test_events_are_scoped_to_the_client_that_generated(start_api, settings):
     assert other["rejected"] == 1 and other["errors"][0]["code"] == "unknown_variant"
     refused = api.post("/v1/events", json={"events": event}, headers={"Authorization": "Bearer kr"})
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden_role"
+    # Nor may a client without the generate role generate (it reviews, it does not send).
+    not_mine = api.post("/v1/generate", json=sms_request(request_id="scoped-r", variants=1),
+                        headers={"Authorization": "Bearer kr"})  # fmt: skip
+    assert not_mine.status_code == 403 and not_mine.json()["error"]["code"] == "forbidden_role"
+    assert "generate" in not_mine.json()["error"]["message"]
     mine = api.post("/v1/events", json={"events": event}, headers=a).json()
     assert mine["accepted"] == 1
 
