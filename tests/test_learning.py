@@ -254,9 +254,17 @@ def test_the_hold_out_appears_only_when_configured(start_api, settings, tmp_path
     alloc = held["allocation"]
     assert alloc["hold_out"] == pytest.approx(0.1) and alloc["hold_out_id"] == held["generation_id"] + "-H"
     assert sum(weights(held)) + alloc["hold_out"] == pytest.approx(1.0)
+    *variant_arms, hold_arm = alloc["arms"]  # the hold-out reported as its own arm, last
+    assert len(variant_arms) == len(held["variants"]) and all(a["arm"] != "holdout" for a in variant_arms)
+    assert hold_arm["arm"] == "holdout" and hold_arm["variant_id"] == alloc["hold_out_id"]
+    assert hold_arm["weight"] == pytest.approx(0.1) and hold_arm["sends"] == 0
+    assert sum(a["weight"] for a in alloc["arms"]) == pytest.approx(1.0)
+    assert all(a["arm"] != "holdout" for a in plain["allocation"]["arms"])
     assert alloc["policy_version"] != plain["allocation"]["policy_version"]
     answer = post(api, events_for(alloc["hold_out_id"], 5, converted=1))
     assert answer["accepted"] == 6  # the hold-out's own events have somewhere to go
+    again = generate(api)["allocation"]["arms"][-1]
+    assert again["arm"] == "holdout" and again["sends"] == 5
 
 
 def test_a_high_unsubscribe_arm_is_held_at_the_floor_and_flagged(api):

@@ -41,6 +41,7 @@ class Allocation:
     arms: tuple[ArmShare, ...]
     hold_out: float
     reason: str
+    hold_out_sends: int = 0  # `sent` events of the hold-out in this context so far
 
     def share(self, arm: str) -> ArmShare:
         return next(a for a in self.arms if a.arm == arm)
@@ -120,7 +121,13 @@ class Learning:
             )
         )  # fmt: skip
         return Allocation(
-            self.policy.version, self.policy.goal, context, shares, self.policy.hold_out, saved["reason"]
+            self.policy.version,
+            self.policy.goal,
+            context,
+            shares,
+            self.policy.hold_out,
+            saved["reason"],
+            int(parent.held.get("sent", 0)),
         )
 
     def _stands(
