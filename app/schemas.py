@@ -192,10 +192,13 @@ class ArmOut(BaseModel):
 
     variant_id: str
     arm: str = Field(
-        description="what outcomes of this variant count for: tone@prompt_version, or a library variant's ID"
+        description="what outcomes of this variant count for: tone@prompt_version, or a library variant's "
+        "ID; `holdout`: the hold-out's share (send nothing), last, only when one is configured"
     )
     weight: float = Field(ge=0, le=1)
-    p_best: float = Field(ge=0, le=1, description="probability that this arm is best for the goal")
+    p_best: float = Field(
+        ge=0, le=1, description="probability that this arm is best for the goal (0 for the hold-out)"
+    )
     sends: int = Field(ge=0, description="`sent` events of this arm in this context so far")
     prior: Literal["arm", "family", "parent", "none"] = Field(
         description="where this context's prior came from: the arm, its tone or every arm over the "
@@ -216,7 +219,10 @@ class AllocationOut(BaseModel):
         description="the variant_id to post the hold-out's events under; null without a hold-out"
     )
     reason: str = Field(description="what moved the weights, in words")
-    arms: list[ArmOut]
+    arms: list[ArmOut] = Field(
+        description="one per variant, in the variants' order, then the hold-out's when configured; "
+        "the weights sum to 1"
+    )
 
 
 VerificationStatus = Literal["verified", "unavailable", "malformed"]

@@ -23,10 +23,14 @@ def free_port() -> int:
 
 
 class ThreadedServer:
-    """An ASGI app served by uvicorn on a free loopback port, in a background thread."""
+    """An ASGI app served by uvicorn on a free loopback port, in a background thread. The socket is
+    bound here and handed to uvicorn, so no other process can take the port in between."""
 
     def __init__(self, app: Any) -> None:
-        self.port = free_port()
+        self.socket = socket.socket()
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
@@ -36,7 +40,7 @@ class ThreadedServer:
             timeout_graceful_shutdown=1,
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -54,6 +58,7 @@ class ThreadedServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.socket.close()
 
     def __enter__(self) -> ThreadedServer:
         return self.start()

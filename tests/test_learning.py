@@ -254,9 +254,17 @@ def test_the_hold_out_appears_only_when_configured(start_api, settings, tmp_path
     alloc = held["allocation"]
     assert alloc["hold_out"] == pytest.approx(0.1) and alloc["hold_out_id"] == held["generation_id"] + "-H"
     assert sum(weights(held)) + alloc["hold_out"] == pytest.approx(1.0)
+    *variant_arms, hold_arm = alloc["arms"]  # the hold-out reported as its own arm, last
+    assert len(variant_arms) == len(held["variants"]) and all(a["arm"] != "holdout" for a in variant_arms)
+    assert hold_arm["arm"] == "holdout" and hold_arm["variant_id"] == alloc["hold_out_id"]
+    assert hold_arm["weight"] == pytest.approx(0.1) and hold_arm["sends"] == 0
+    assert sum(a["weight"] for a in alloc["arms"]) == pytest.approx(1.0)
+    assert all(a["arm"] != "holdout" for a in plain["allocation"]["arms"])
     assert alloc["policy_version"] != plain["allocation"]["policy_version"]
     answer = post(api, events_for(alloc["hold_out_id"], 5, converted=1))
     assert answer["accepted"] == 6  # the hold-out's own events have somewhere to go
+    again = generate(api)["allocation"]["arms"][-1]
+    assert again["arm"] == "holdout" and again["sends"] == 5
 
 
 def test_a_high_unsubscribe_arm_is_held_at_the_floor_and_flagged(api):
@@ -320,6 +328,11 @@ def test_events_are_scoped_to_the_client_that_generated(start_api, settings):
     assert other["rejected"] == 1 and other["errors"][0]["code"] == "unknown_variant"
     refused = api.post("/v1/events", json={"events": event}, headers={"Authorization": "Bearer kr"})
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden_role"
+    # Nor may a client without the generate role generate (it reviews, it does not send).
+    not_mine = api.post("/v1/generate", json=sms_request(request_id="scoped-r", variants=1),
+                        headers={"Authorization": "Bearer kr"})  # fmt: skip
+    assert not_mine.status_code == 403 and not_mine.json()["error"]["code"] == "forbidden_role"
+    assert "generate" in not_mine.json()["error"]["message"]
     mine = api.post("/v1/events", json={"events": event}, headers=a).json()
     assert mine["accepted"] == 1
 
@@ -396,3 +409,33 @@ def test_the_report_page_opens_in_chromium_and_shows_the_charts(start_api, setti
         assert "what the allocation changed and why" in text and "hold-out: 100 held out" in text
         browser.close()
     assert requests == [page.as_uri()]  # self-contained: nothing else fetched
+
+
+def test_tones_auto_reads_the_posteriors_once_per_interval(tmp_path):
+    """Within the update interval "tones": "auto" draws from the posteriors it read last (no
+    database read per request); after it, from the new ones."""
+    from app.learning import Context, Learning
+    from app.learning.policy import AllocationPolicy
+    from app.learning.store import KnownVariant, NewEvent
+    from app.store.database import open_database
+
+    db = open_database(None, tmp_path)
+    policy = AllocationPolicy.load(content_with_policy(tmp_path, update_interval_s=3600) / "guardrails"
+                                   / "allocation.yaml")  # fmt: skip
+    learning = Learning(db, policy)
+    ctx = Context("cart_abandon", "sms", "zh-CN", "hot")
+    arms = ["rational@p", "emotional@p", "playful@p", "concise@p"]
+    assert sorted(learning.choose_arms(ctx, arms, 4, client="c")) == sorted(arms)
+    events = []
+    for arm in arms:
+        v = KnownVariant(f"v-{arm}", "c", time.time() - 60, ctx, arm)
+        events += [NewEvent(f"{arm}-s{i}", v, "sent", time.time(), None) for i in range(400)]
+        wins = 160 if arm == "playful@p" else 4
+        events += [NewEvent(f"{arm}-c{i}", v, "converted", time.time(), None) for i in range(wins)]
+    assert learning.store is not None
+    assert learning.store.insert_events(events) == len(events)
+    stale = [learning.choose_arms(ctx, arms, 1, client="c")[0] for _ in range(40)]
+    assert stale.count("playful@p") < 40, stale  # still the equal posteriors it read first
+    learning.policy = replace(policy, update_interval_s=0)
+    fresh = [learning.choose_arms(ctx, arms, 1, client="c")[0] for _ in range(40)]
+    assert fresh.count("playful@p") == 40, fresh

@@ -173,7 +173,7 @@ def test_a_generating_key_cannot_approve_and_other_clients_see_nothing(start_api
     keys = "engine:k-engine,reviewer:k-review,other:k-other"
     settings = replace(
         Settings.from_env(
-            {"COPYDESK_API_KEYS": keys, "COPYDESK_API_ROLES": "reviewer:review+audit,other:review"}
+            {"COPYDESK_API_KEYS": keys, "COPYDESK_API_ROLES": "reviewer:review+audit,other:review+generate"}
         ),
         **{
             f: getattr(lib_settings, f)

@@ -86,7 +86,7 @@ def _serve(settings, port: int, env_extra: dict[str, str], log: Path, workers: i
         "--port",
         str(port),
         "--workers",
-        "1",
+        str(workers),
         "--log-format",
         "json",
     ]
@@ -242,6 +242,7 @@ def test_workers_share_claims_and_metrics(settings, llm, tmp_path):
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     lines = [json.loads(line) for line in (tmp_path / "workers.log").read_text().splitlines() if line]
+    assert any("starting 2 workers" in line["msg"] for line in lines)
     served = [line for line in lines if line["msg"] == "generate 200" and "generation_id" in line]
     assert {line["request_id"] for line in served} == {"w0", "w1", "w2"}
     assert all(line["client"] == "local" and line["channel"] == "sms" for line in served)

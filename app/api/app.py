@@ -163,6 +163,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     )
     async def generate(req: Request_, request: Request) -> Any:  # type: ignore[valid-type]
         svc: Service = request.app.state.service
+        roles.require(settings, "generate")
         request_context.request_id.set(req.request_id)
         digest = body_hash(req.model_dump(mode="json"))
         return await observed(  # one generation per (client, request_id) across workers and instances

@@ -78,6 +78,18 @@ def allocation_out(weighed: VariantWeights, generation_id: str) -> AllocationOut
                 flags=list(s.flags),
             )  # type: ignore[arg-type]  # fmt: skip
         )
+    if a.hold_out > 0:  # the "send nothing" share, as its own arm: the weights sum to 1 over `arms`
+        arms.append(
+            ArmOut(
+                variant_id=hold_out_id(generation_id),
+                arm=HOLDOUT,
+                weight=a.hold_out,
+                p_best=0.0,
+                sends=a.hold_out_sends,
+                prior="none",
+                flags=[],
+            )  # fmt: skip
+        )
     return AllocationOut(
         policy_version=a.policy_version,
         goal=a.goal,  # type: ignore[arg-type]
@@ -95,7 +107,7 @@ def variant_rows(
     rows = [
         VariantRow(v.variant_id, resp.generation_id, client, created_at, context, arm.arm, v.tone,
                    resp.prompt_version, resp.model, v.source)
-        for v, arm in zip(resp.variants, resp.allocation.arms, strict=True)
+        for v, arm in zip(resp.variants, [a for a in resp.allocation.arms if a.arm != HOLDOUT], strict=True)
     ]  # fmt: skip
     if hold_out:
         rows.append(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 
 import bm25s
 import jieba
@@ -13,6 +14,14 @@ import numpy as np
 import Stemmer
 
 jieba.setLogLevel(logging.WARNING)
+try:  # bm25s walks its corpus through tqdm when it is installed, whose write lock is otherwise a
+    # multiprocessing semaphore even with the bar off: one per `serve` worker, which the supervisor's
+    # resource tracker reports on stderr as leaked when the workers stop.
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
+except ImportError:  # pragma: no cover - bm25s then has no bar and takes no lock
+    pass
 _TOKEN = re.compile(r"[\w\u3400-\u9fff]+")
 _HAN = re.compile(r"[\u3400-\u9fff]+")
 

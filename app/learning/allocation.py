@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.learning.draws import prob_greater, sample
 from app.learning.policy import AllocationPolicy
 from app.learning.posteriors import BASE, ParentCounts, Posterior, posteriors
 
@@ -39,26 +40,32 @@ def guarded_counts(arms: list[str], parent: ParentCounts, policy: AllocationPoli
     return [[int(parent.own.get(a, {}).get(kind, 0)) for kind in policy.guard] for a in arms]
 
 
-def p_best(posts: list[Posterior], draws: int, rng: np.random.Generator) -> list[float]:
+def p_best(
+    posts: list[Posterior], draws: int, rng: np.random.Generator, normal_from: float = 0
+) -> list[float]:
     """Probability that each arm's rate is the highest, by Monte-Carlo Thompson draws."""
     if len({(p.alpha, p.beta) for p in posts}) == 1:  # identical posteriors: exactly equal
         return [1.0 / len(posts)] * len(posts)
     alpha = np.array([p.alpha for p in posts])
     beta = np.array([p.beta for p in posts])
-    samples = rng.beta(alpha, beta, size=(draws, len(posts)))
+    samples = sample(alpha, beta, draws, rng, normal_from)
     wins = np.bincount(samples.argmax(axis=1), minlength=len(posts))
     return (wins / draws).tolist()
 
 
 def p_above(
-    k: np.ndarray, n: np.ndarray, k_o: np.ndarray, n_o: np.ndarray, draws: int, rng: np.random.Generator
+    k: np.ndarray,
+    n: np.ndarray,
+    k_o: np.ndarray,
+    n_o: np.ndarray,
+    draws: int,
+    rng: np.random.Generator,
+    normal_from: float = 0,
 ) -> np.ndarray:
     """Per arm, the probability that its rate (k of n) is above another's (k_o of n_o), under their
-    Beta(0.5 + k, 0.5 + n - k) posteriors; NaN where either has no sends. All arms in two draws."""
+    Beta(0.5 + k, 0.5 + n - k) posteriors; NaN where either has no sends."""
     k, k_o = np.minimum(k, n), np.minimum(k_o, n_o)
-    mine = rng.beta(BASE + k, BASE + n - k, size=(draws, len(n)))
-    theirs = rng.beta(BASE + k_o, BASE + n_o - k_o, size=(draws, len(n)))
-    out = (mine > theirs).mean(axis=0)
+    out = prob_greater(BASE + k, BASE + n - k, BASE + k_o, BASE + n_o - k_o, draws, rng, normal_from)
     return np.where((n > 0) & (n_o > 0), out, np.nan)
 
 
@@ -92,13 +99,12 @@ def guard_flags(
         eligible &= (rate > base_rate) | (rate > ceiling)
         if not eligible.any():
             continue
-        above = p_above(k, n, k_o, n_o, policy.draws, rng)
+        above = p_above(k, n, k_o, n_o, policy.draws, rng, policy.normal_from)
         over = None
         if rule.ceiling is not None:
             k_c = np.minimum(k, n)
-            over = (rng.beta(BASE + k_c, BASE + n - k_c, size=(policy.draws, len(n))) > rule.ceiling).mean(
-                axis=0
-            )
+            drawn = sample(BASE + k_c, BASE + n - k_c, policy.draws, rng, policy.normal_from)
+            over = (drawn > rule.ceiling).mean(axis=0)
         for i in np.flatnonzero(eligible):
             if above[i] >= rule.probability:  # NaN (no baseline) compares False
                 flags[i].append(f"{kind}_above_baseline")
@@ -162,7 +168,7 @@ def decide(
     posts = posteriors(arms, parent, policy.goal, policy)
     state = fingerprint(arms, parent, policy)
     rng = np.random.default_rng(int(state[:16], 16))  # same counts, same weights: no jitter
-    p = p_best(posts, policy.draws, rng)
+    p = p_best(posts, policy.draws, rng, policy.normal_from)
     flags = guard_flags(arms, parent, policy, rng)
     flagged = [bool(f) for f in flags]
     target = target_weights(p, flagged, policy.floor)

@@ -118,13 +118,16 @@ def _context(
     goal = policy.goal
     baseline = {k: sum(int(arms[a].get(k, 0)) for a in names) for k in ("sent", goal, *GUARDED)}
     rng = np.random.default_rng(int(fingerprint(names, parent, policy)[:16], 16))
-    best = p_best(posteriors(names, parent, goal, policy), policy.draws, rng) if names else []
+    posts = posteriors(names, parent, goal, policy)
+    best = p_best(posts, policy.draws, rng, policy.normal_from) if names else []
     counts = [{t: int(arms[a].get(t, 0)) for t in EVENT_TYPES} for a in names]
     sent = np.array([c["sent"] for c in counts], dtype=float)
     above = {}
     for kind in GUARDED:
         k = np.array([c[kind] for c in counts], dtype=float)
-        above[kind] = p_above(k, sent, baseline[kind] - k, baseline["sent"] - sent, policy.draws, rng)
+        above[kind] = p_above(
+            k, sent, baseline[kind] - k, baseline["sent"] - sent, policy.draws, rng, policy.normal_from
+        )
     out_arms = []
     for i, (arm, pb) in enumerate(zip(names, best, strict=True)):
         c = counts[i]

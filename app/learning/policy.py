@@ -26,6 +26,7 @@ class AllocationPolicy:
     max_step: float = 0.10
     hold_out: float = 0.0
     draws: int = 2000
+    normal_from: float = 20.0
     min_strength: float = 2.0
     max_strength: float = 500.0
     default_strength: float = 100.0
@@ -54,6 +55,7 @@ class AllocationPolicy:
             max_step=float(raw.get("max_step", 0.10)),
             hold_out=float(raw.get("hold_out", 0.0)),
             draws=int(raw.get("draws", 2000)),
+            normal_from=float(raw.get("normal_from", 20)),
             min_strength=float(prior.get("min_strength", 2)),
             max_strength=float(prior.get("max_strength", 500)),
             default_strength=float(prior.get("default_strength", 100)),
@@ -72,6 +74,8 @@ class AllocationPolicy:
             raise ValueError("allocation.yaml: floor and hold_out in [0, 1), max_step in (0, 1]")
         if self.update_interval_s < 0:
             raise ValueError("allocation.yaml: update_interval_s must be at least 0")
+        if self.normal_from < 0:
+            raise ValueError("allocation.yaml: normal_from must be at least 0")
         if self.draws < 100:
             raise ValueError("allocation.yaml: draws must be at least 100")
         unknown = set(self.guard) - {"unsubscribed", "complained"}

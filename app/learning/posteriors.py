@@ -40,20 +40,25 @@ class ParentCounts:
 
     own: dict[str, Counts]
     siblings: dict[tuple[str, str], dict[str, Counts]]
+    held: Counts  # the context's own hold-out ("send nothing"): reported, never a prior or a rival
 
     @classmethod
     def split(cls, rows: CellRows, context: Context) -> ParentCounts:
         own: dict[str, Counts] = defaultdict(dict)
         siblings: dict[tuple[str, str], dict[str, Counts]] = defaultdict(lambda: defaultdict(dict))
+        held: Counts = {}
         for locale, segment, arm, kind, n in rows:
+            mine = locale == context.locale and segment == context.stored_segment
             if arm == HOLDOUT:
+                if mine:
+                    held[kind] = held.get(kind, 0) + int(n)
                 continue
-            if locale == context.locale and segment == context.stored_segment:
+            if mine:
                 own[arm][kind] = own[arm].get(kind, 0) + int(n)
             else:
                 cell = siblings[(locale, segment)][arm]
                 cell[kind] = cell.get(kind, 0) + int(n)
-        return cls(dict(own), {k: dict(v) for k, v in siblings.items()})
+        return cls(dict(own), {k: dict(v) for k, v in siblings.items()}, held)
 
     def sibling_totals(self, key=lambda arm: arm) -> dict[str, Counts]:
         out: dict[str, Counts] = defaultdict(dict)

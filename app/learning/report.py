@@ -117,12 +117,12 @@ def render(store: LearningStore, policy: AllocationPolicy, filters: Filters | No
     if not data["contexts"]:
         parts.append("<p class='muted'>No outcome events yet: post them to <code>POST /v1/events</code>.</p>")
     for ctx in data["contexts"]:
-        parts.append(_context_section(ctx, data["goal"], daily, log))
+        parts.append(_context_section(ctx, data["goal"], daily, log, policy))
     parts.append("</main></body></html>")
     return "".join(parts)
 
 
-def _context_section(ctx: dict, goal: str, daily: dict, log: dict) -> str:
+def _context_section(ctx: dict, goal: str, daily: dict, log: dict, policy: AllocationPolicy) -> str:
     segment = ctx["segment"] or ""
     key = "/".join((ctx["journey"], ctx["channel"], ctx["locale"], ctx["segment"] or "*"))
     arms = ctx["arms"]
@@ -151,7 +151,8 @@ def _context_section(ctx: dict, goal: str, daily: dict, log: dict) -> str:
                "<th>unsubscribed</th><th>P(best)</th><th>weight</th><th>guard</th></tr>")  # fmt: skip
     for a in arms:
         r = {k: (v or {}).get("rate") for k, v in a["rates"].items()}
-        flagged = [k for k, g in a["guard"].items() if (g["p_above_baseline"] or 0) >= 0.95]
+        flagged = [k for k, g in a["guard"].items()  # the guard's own probability, per event type
+                   if k in policy.guard and (g["p_above_baseline"] or 0) >= policy.guard[k].probability]  # fmt: skip
         weight = "–" if a["weight"] is None else f"{a['weight']:.2f}"
         guard = _e(", ".join(k + " above baseline" for k in flagged))
         out.append(f"<tr><td>{_e(a['arm'])}</td><td>{a['counts']['sent']}</td><td>{_pct(r['clicked'])}</td>"

@@ -20,6 +20,8 @@ from app.learning.store import LearningStore, NewEvent, VariantRow
 from app.observability import request_context
 from app.store.database import Database
 
+PosteriorsRead = tuple[float, np.ndarray, np.ndarray, list[bool]]  # (monotonic time, α, β, flagged)
+
 
 @dataclass(frozen=True)
 class ArmShare:
@@ -39,6 +41,7 @@ class Allocation:
     arms: tuple[ArmShare, ...]
     hold_out: float
     reason: str
+    hold_out_sends: int = 0  # `sent` events of the hold-out in this context so far
 
     def share(self, arm: str) -> ArmShare:
         return next(a for a in self.arms if a.arm == arm)
@@ -65,6 +68,9 @@ class Learning:
         # Per (client, context, arms): the guarded counts last checked within an interval and found
         # to flag nothing new, so one new unsubscribe costs one guard check, not one per request.
         self._guard_checked: dict[tuple[str, str, str], list] = {}
+        # Per (client, context, candidates): when `choose_arms` last read the posteriors, and them.
+        self._posteriors_read: dict[tuple[str, str, str], PosteriorsRead] = {}
+        self._rng = np.random.default_rng()
 
     @classmethod
     def load(cls, db: Database | None, content_dir: Path) -> Learning:
@@ -115,7 +121,13 @@ class Learning:
             )
         )  # fmt: skip
         return Allocation(
-            self.policy.version, self.policy.goal, context, shares, self.policy.hold_out, saved["reason"]
+            self.policy.version,
+            self.policy.goal,
+            context,
+            shares,
+            self.policy.hold_out,
+            saved["reason"],
+            int(parent.held.get("sent", 0)),
         )
 
     def _stands(
@@ -148,14 +160,29 @@ class Learning:
         self, context: Context, candidates: Sequence[str], k: int, *, client: str | None = None
     ) -> list[str]:
         """`k` of the candidates by Thompson sampling: one draw from each posterior, the highest
-        draws win, arms the guard flags last. Exploration comes from the draws themselves."""
+        draws win, arms the guard flags last. Exploration comes from the draws themselves. The
+        posteriors and flags are read at most once per `update_interval_s` per context (the weights
+        that follow, from `allocate`, still hold a newly flagged arm at the floor at once)."""
         candidates = list(dict.fromkeys(candidates))
-        parent = self._parent(client or caller(), context)
-        posts = posteriors(candidates, parent, self.policy.goal, self.policy)
-        rng = np.random.default_rng()
-        flags = guard_flags(candidates, parent, self.policy, rng)
-        draws = rng.beta([p.alpha for p in posts], [p.beta for p in posts])
-        order = sorted(range(len(candidates)), key=lambda i: (bool(flags[i]), -draws[i]))
+        client = client or caller()
+        where = (client, context.key, "|".join(candidates))
+        cached = self._posteriors_read.get(where)
+        if cached is None or time.monotonic() - cached[0] >= self.policy.update_interval_s:
+            parent = self._parent(client, context)
+            posts = posteriors(candidates, parent, self.policy.goal, self.policy)
+            flags = guard_flags(candidates, parent, self.policy, np.random.default_rng())
+            cached = (
+                time.monotonic(),
+                np.array([p.alpha for p in posts]),
+                np.array([p.beta for p in posts]),
+                [bool(f) for f in flags],
+            )
+            if len(self._posteriors_read) >= 4096:
+                self._posteriors_read.clear()
+            self._posteriors_read[where] = cached
+        _, alpha, beta, flagged = cached
+        draws = self._rng.beta(alpha, beta)
+        order = sorted(range(len(candidates)), key=lambda i: (flagged[i], -draws[i]))
         return [candidates[i] for i in order[:k]]
 
     def _parent(self, client: str, context: Context) -> ParentCounts:
