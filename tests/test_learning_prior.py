@@ -24,6 +24,11 @@ def policy() -> AllocationPolicy:
     return replace(loaded, min_strength=0.0, max_strength=1e9)
 
 
+def parent(cells: dict) -> ParentCounts:
+    """Counts of sibling contexts only (the context itself has none yet)."""
+    return ParentCounts(own={}, siblings=cells, held={})
+
+
 def siblings(rng: np.random.Generator, kappa: float, contexts: int, sends: int) -> ParentCounts:
     """`contexts` sibling contexts, each arm's rate ~ Beta(mκ, (1-m)κ), `sends` per arm."""
     cells = {}
@@ -33,7 +38,7 @@ def siblings(rng: np.random.Generator, kappa: float, contexts: int, sends: int) 
             rate = rng.beta(m * kappa, (1 - m) * kappa)
             arms[arm] = {"sent": sends, "converted": int(rng.binomial(sends, rate))}
         cells[("en-US", f"seg{c}")] = arms
-    return ParentCounts({}, cells)
+    return parent(cells)
 
 
 def estimates(policy, kappa: float, contexts: int, sends: int, runs: int = 300) -> np.ndarray:
@@ -54,14 +59,12 @@ def test_the_spread_is_estimated_without_bias_also_from_few_contexts(policy, con
 
 
 def test_contexts_that_agree_pool_fully_and_one_context_gives_the_default(policy):
-    same = ParentCounts({}, {("en-US", f"s{c}"): {"a": {"sent": 1000, "converted": 50}} for c in range(4)})
+    same = parent({("en-US", f"s{c}"): {"a": {"sent": 1000, "converted": 50}} for c in range(4)})
     assert prior_strength(same, "converted", policy) == policy.max_strength
-    one = ParentCounts({}, {("en-US", "s0"): {"a": {"sent": 1000, "converted": 50}}})
+    one = parent({("en-US", "s0"): {"a": {"sent": 1000, "converted": 50}}})
     assert prior_strength(one, "converted", policy) == policy.default_strength
 
 
 def test_contexts_that_disagree_widely_get_a_weak_prior(policy):
-    apart = ParentCounts(
-        {}, {("en-US", f"s{c}"): {"a": {"sent": 1000, "converted": 10 + 60 * c}} for c in range(4)}
-    )
+    apart = parent({("en-US", f"s{c}"): {"a": {"sent": 1000, "converted": 10 + 60 * c}} for c in range(4)})
     assert prior_strength(apart, "converted", policy) < 20
