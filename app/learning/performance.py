@@ -122,12 +122,12 @@ def _context(
     best = p_best(posts, policy.draws, rng, policy.normal_from) if names else []
     counts = [{t: int(arms[a].get(t, 0)) for t in EVENT_TYPES} for a in names]
     sent = np.array([c["sent"] for c in counts], dtype=float)
-    above = {}
-    for kind in GUARDED:
-        k = np.array([c[kind] for c in counts], dtype=float)
-        above[kind] = p_above(
-            k, sent, baseline[kind] - k, baseline["sent"] - sent, policy.draws, rng, policy.normal_from
-        )
+    # Both guarded event types in one call: per arm, its rate against the other arms together.
+    k = np.array([[c[kind] for c in counts] for kind in GUARDED], dtype=float).ravel()
+    k_all = np.repeat([baseline[kind] for kind in GUARDED], len(names))
+    n, n_all = np.tile(sent, len(GUARDED)), float(baseline["sent"])
+    both = p_above(k, n, k_all - k, n_all - n, policy.draws, rng, policy.normal_from)
+    above = {kind: both[i * len(names) : (i + 1) * len(names)] for i, kind in enumerate(GUARDED)}
     out_arms = []
     for i, (arm, pb) in enumerate(zip(names, best, strict=True)):
         c = counts[i]
