@@ -4,6 +4,7 @@ rates against the context's baseline, the weight last served, and the hold-out's
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -11,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from app.learning.allocation import fingerprint, p_above, p_best
+from app.learning.allocation import p_above, p_best
 from app.learning.arms import EVENT_TYPES, HOLDOUT, NO_SEGMENT, Context
 from app.learning.policy import AllocationPolicy
-from app.learning.posteriors import ParentCounts, posteriors
+from app.learning.posteriors import ParentCounts, cells_of, posteriors
 from app.learning.store import LearningStore
 
 Z95 = 1.959963984540054
@@ -73,10 +74,11 @@ def performance(
     parents: dict[tuple[str, str, str], list] = defaultdict(list)
     for c, journey, channel, locale, segment, arm, kind, n, _ in totals:
         parents[(c, journey, channel)].append((locale, segment, arm, kind, int(n)))
+    cells = {key: cells_of(rows) for key, rows in parents.items()}
     contexts = []
     for (c, journey, channel, locale, segment), arms in sorted(shown.items()):
         context = Context(journey, channel, locale, segment or None)
-        parent = ParentCounts.split(parents.get((c, journey, channel), []), context)
+        parent = ParentCounts.of_cells(cells.get((c, journey, channel), {}), context)
         contexts.append(_context(c, context, arms, parent, policy, weights.get((c, context.key), {})))
     return {"goal": policy.goal, "policy_version": policy.version, "since": filters.since_day,
             "contexts": contexts}  # fmt: skip
@@ -117,7 +119,9 @@ def _context(
     names = sorted(a for a in arms if a != HOLDOUT)
     goal = policy.goal
     baseline = {k: sum(int(arms[a].get(k, 0)) for a in names) for k in ("sent", goal, *GUARDED)}
-    rng = np.random.default_rng(int(fingerprint(names, parent, policy)[:16], 16))
+    # Seeded per context and policy: the same counts give the same figures on every read.
+    seed = hashlib.sha256(f"{policy.version}|{client}|{context.key}".encode()).digest()[:8]
+    rng = np.random.default_rng(int.from_bytes(seed, "big"))
     posts = posteriors(names, parent, goal, policy)
     best = p_best(posts, policy.draws, rng, policy.normal_from) if names else []
     counts = [{t: int(arms[a].get(t, 0)) for t in EVENT_TYPES} for a in names]

@@ -20,6 +20,8 @@ from app.learning.policy import AllocationPolicy
 Counts = dict[str, int]  # event type -> n
 CellRows = list[tuple[str, str, str, str, int]]  # (locale, segment, arm, type, n) of one parent
 
+Cells = dict[tuple[str, str], dict[str, Counts]]  # (locale, segment) -> arm -> counts
+
 BASE = 0.5  # pseudo-counts under every prior: a proper Beta even where the parent rate is 0 or 1
 
 
@@ -44,21 +46,20 @@ class ParentCounts:
 
     @classmethod
     def split(cls, rows: CellRows, context: Context) -> ParentCounts:
-        own: dict[str, Counts] = defaultdict(dict)
-        siblings: dict[tuple[str, str], dict[str, Counts]] = defaultdict(lambda: defaultdict(dict))
-        held: Counts = {}
-        for locale, segment, arm, kind, n in rows:
-            mine = locale == context.locale and segment == context.stored_segment
-            if arm == HOLDOUT:
-                if mine:
-                    held[kind] = held.get(kind, 0) + int(n)
-                continue
-            if mine:
-                own[arm][kind] = own[arm].get(kind, 0) + int(n)
-            else:
-                cell = siblings[(locale, segment)][arm]
-                cell[kind] = cell.get(kind, 0) + int(n)
-        return cls(dict(own), {k: dict(v) for k, v in siblings.items()}, held)
+        return cls.of_cells(cells_of(rows), context)
+
+    @classmethod
+    def of_cells(cls, cells: Cells, context: Context) -> ParentCounts:
+        """From a parent's counts per (locale, segment) cell: one pass over the rows serves every
+        context of the parent (GET /v1/performance reads them all)."""
+        own = dict(cells.get((context.locale, context.stored_segment), {}))
+        held = own.pop(HOLDOUT, {})
+        siblings = {
+            cell: {arm: c for arm, c in arms.items() if arm != HOLDOUT}
+            for cell, arms in cells.items()
+            if cell != (context.locale, context.stored_segment)
+        }
+        return cls(own, {k: v for k, v in siblings.items() if v}, dict(held))
 
     def sibling_totals(self, key=lambda arm: arm) -> dict[str, Counts]:
         out: dict[str, Counts] = defaultdict(dict)
@@ -68,6 +69,15 @@ class ParentCounts:
                 for kind, n in counts.items():
                     bucket[kind] = bucket.get(kind, 0) + n
         return dict(out)
+
+
+def cells_of(rows: CellRows) -> Cells:
+    """A parent's rows gathered per (locale, segment) cell and arm."""
+    cells: Cells = defaultdict(lambda: defaultdict(dict))
+    for locale, segment, arm, kind, n in rows:
+        cell = cells[(locale, segment)][arm]
+        cell[kind] = cell.get(kind, 0) + int(n)
+    return {k: dict(v) for k, v in cells.items()}
 
 
 def successes(counts: Counts, goal: str) -> tuple[int, int]:
