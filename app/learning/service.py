@@ -86,32 +86,20 @@ class Learning:
         if not arms:
             raise ValueError("allocate needs at least one arm")
         client = client or caller()
-        parent = self._parent(client, context)
         key = "|".join(arms)
-        state = fingerprint(arms, parent, self.policy)
-        last = self.store.last_decision(client, context, key) if self.store else None
-        guarded = guarded_counts(arms, parent, self.policy)
         where = (client, context.key, key)
-        if last is not None and (last[0] == state or self._stands(last, where, arms, parent, guarded, state)):
-            saved = last[1]
-        else:
-            d = decide(arms, parent, self.policy, last[1]["weights"] if last else None)
-            saved = {
-                "weights": d.weights,
-                "p_best": d.p_best,
-                "flags": [list(f) for f in d.flags],
-                "sends": [p.sends for p in d.posteriors],
-                "prior": [p.prior_from for p in d.posteriors],
-                "reason": d.reason,
-                "arms": arms,
-                "policy": self.policy.version,
-                "guarded": guarded,
-            }
-            if self.store is not None:
-                changed = last is None or any(
-                    abs(a - b) > 1e-9 for a, b in zip(last[1]["weights"], d.weights, strict=False)
-                )
-                self.store.save_decision(client, context, key, state, saved, self.policy.version, changed)
+        last = self.store.last_decision(client, context, key) if self.store else None
+        saved, parent = None, None
+        if last is not None and self._young(last):
+            # Within the interval the weights stand unless the guard has news: only this context's
+            # counts are read (a few rows), not the parent's.
+            own = ParentCounts.split(self.store.context_rows(client, context), context)  # type: ignore[union-attr]
+            guarded = guarded_counts(arms, own, self.policy)
+            if last[1].get("guarded") == guarded or self._guard_checked.get(where) == guarded:
+                saved, parent = last[1], own
+        if saved is None:
+            parent = self._parent(client, context)
+            saved = self._decision(client, context, arms, key, where, parent, last)
         scale = 1.0 - self.policy.hold_out
         shares = tuple(
             ArmShare(arm, w * scale, p, n, tuple(f), prior)
@@ -127,8 +115,50 @@ class Learning:
             shares,
             self.policy.hold_out,
             saved["reason"],
-            int(parent.held.get("sent", 0)),
+            int(parent.held.get("sent", 0)) if parent is not None else 0,
         )
+
+    def _young(self, last: tuple[str, dict, float]) -> bool:
+        """The weights last served were decided under this policy less than an interval ago."""
+        _, saved, updated_at = last
+        return saved.get("policy") == self.policy.version and (
+            time.time() - updated_at < self.policy.update_interval_s
+        )
+
+    def _decision(
+        self,
+        client: str,
+        context: Context,
+        arms: list[str],
+        key: str,
+        where: tuple[str, str, str],
+        parent: ParentCounts,
+        last: tuple[str, dict, float] | None,
+    ) -> dict:
+        """The weights to serve from the parent's counts: the stored ones while nothing they read
+        changed (or they stand, see `_stands`), else a new decision, stored and logged."""
+        state = fingerprint(arms, parent, self.policy)
+        guarded = guarded_counts(arms, parent, self.policy)
+        if last is not None and (last[0] == state or self._stands(last, where, arms, parent, guarded, state)):
+            return last[1]
+        d = decide(arms, parent, self.policy, last[1]["weights"] if last else None)
+        saved = {
+            "weights": d.weights,
+            "p_best": d.p_best,
+            "flags": [list(f) for f in d.flags],
+            "sends": [p.sends for p in d.posteriors],
+            "prior": [p.prior_from for p in d.posteriors],
+            "reason": d.reason,
+            "arms": arms,
+            "policy": self.policy.version,
+            "guarded": guarded,
+        }
+        if self.store is not None:
+            changed = last is None or any(
+                abs(a - b) > 1e-9 for a, b in zip(last[1]["weights"], d.weights, strict=False)
+            )
+            self.store.save_decision(client, context, key, state, saved, self.policy.version, changed)
+        return saved
 
     def _stands(
         self,

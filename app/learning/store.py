@@ -129,6 +129,15 @@ class LearningStore:
         )
         return [(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
 
+    def context_rows(self, client: str, context: Context) -> list[tuple[str, str, str, str, int]]:
+        """(locale, segment, arm, type, n) of this context alone: a primary-key prefix read."""
+        rows = self.db.fetchall(
+            "SELECT locale, segment, arm, type, n FROM arm_counts"
+            " WHERE client = ? AND journey = ? AND channel = ? AND locale = ? AND segment = ?",
+            (client, context.journey, context.channel, context.locale, context.stored_segment),
+        )
+        return [(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+
     def counts(self, client: str | None, filters: dict[str, str | None]) -> list[tuple]:
         """(client, journey, channel, locale, segment, arm, type, n, value) matching the filters."""
         where, params = _where(client, filters)
