@@ -67,3 +67,12 @@ def test_small_posteriors_are_drawn_as_betas_and_mixed_columns_keep_their_own():
     p = prob_greater(np.array([3.5]), np.array([97.5]), np.array([1.5]), np.array([99.5]), 20_000,
                      np.random.default_rng(2), POLICY.normal_from)  # fmt: skip
     assert 0.75 < p[0] < 0.95
+
+
+def test_draws_on_the_logit_scale_keep_the_order_of_the_rates():
+    alpha = np.array([0.5, 3.5, 300.0])  # two small posteriors (Beta draws, one can hit 0), one large
+    beta = np.array([9.5, 40.0, 6000.0])
+    rates = sample(alpha, beta, 5_000, np.random.default_rng(9), POLICY.normal_from)
+    logits = sample(alpha, beta, 5_000, np.random.default_rng(9), POLICY.normal_from, logit=True)
+    assert (rates.argmax(axis=1) == logits.argmax(axis=1)).all()
+    assert abs(np.median(logits[:, 2]) - np.log(300 / 6000)) < 0.05

@@ -48,7 +48,7 @@ def p_best(
         return [1.0 / len(posts)] * len(posts)
     alpha = np.array([p.alpha for p in posts])
     beta = np.array([p.beta for p in posts])
-    samples = sample(alpha, beta, draws, rng, normal_from)
+    samples = sample(alpha, beta, draws, rng, normal_from, logit=True)  # only their order counts
     wins = np.bincount(samples.argmax(axis=1), minlength=len(posts))
     return (wins / draws).tolist()
 

@@ -47,19 +47,30 @@ def normal_enough(alpha: np.ndarray, beta: np.ndarray, normal_from: float) -> np
 
 
 def sample(
-    alpha: np.ndarray, beta: np.ndarray, draws: int, rng: np.random.Generator, normal_from: float
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    draws: int,
+    rng: np.random.Generator,
+    normal_from: float,
+    *,
+    logit: bool = False,
 ) -> np.ndarray:
     """`draws` rows of one draw per posterior (columns): Beta where small; where large, the inverse
-    logit of a normal with the logit's mean and variance."""
+    logit of a normal with the logit's mean and variance. `logit`: the draws' logits instead (the
+    same order, for a caller that only compares them: no transform where all are large)."""
     alpha, beta = np.asarray(alpha, dtype=float), np.asarray(beta, dtype=float)
     large = normal_enough(alpha, beta, normal_from)
     out = np.empty((draws, len(alpha)))
     if (~large).any():
-        out[:, ~large] = rng.beta(alpha[~large], beta[~large], size=(draws, int((~large).sum())))
+        x = rng.beta(alpha[~large], beta[~large], size=(draws, int((~large).sum())))
+        if logit:
+            with np.errstate(divide="ignore"):
+                x = np.log(x) - np.log1p(-x)
+        out[:, ~large] = x
     if large.any():
         mean, var, _ = logit_cumulants(alpha[large], beta[large])
         z = mean + np.sqrt(var) * rng.standard_normal((draws, int(large.sum())))
-        out[:, large] = 1 / (1 + np.exp(-z))
+        out[:, large] = z if logit else 1 / (1 + np.exp(-z))
     return out
 
 

@@ -62,13 +62,17 @@ class ParentCounts:
         return cls(own, {k: v for k, v in siblings.items() if v}, dict(held))
 
     def sibling_totals(self, key=lambda arm: arm) -> dict[str, Counts]:
-        out: dict[str, Counts] = defaultdict(dict)
-        for arms in self.siblings.values():
-            for arm, counts in arms.items():
-                bucket = out[key(arm)]
-                for kind, n in counts.items():
-                    bucket[kind] = bucket.get(kind, 0) + n
-        return dict(out)
+        return regroup((item for arms in self.siblings.values() for item in arms.items()), key)
+
+
+def regroup(counts, key) -> dict[str, Counts]:
+    """Counts per arm (a mapping or (arm, counts) pairs) summed per `key(arm)`."""
+    out: dict[str, Counts] = defaultdict(dict)
+    for arm, c in counts.items() if isinstance(counts, dict) else counts:
+        bucket = out[key(arm)]
+        for kind, n in c.items():
+            bucket[kind] = bucket.get(kind, 0) + n
+    return dict(out)
 
 
 def cells_of(rows: CellRows) -> Cells:
@@ -123,7 +127,7 @@ def posteriors(arms: list[str], parent: ParentCounts, goal: str, policy: Allocat
     """Beta(α, β) of each arm's goal rate per send in the context, its prior from the parent."""
     strength = prior_strength(parent, goal, policy) if parent.siblings else 0.0
     by_arm = parent.sibling_totals()
-    by_family = parent.sibling_totals(family)
+    by_family = regroup(by_arm, family)
     pooled: Counts = {}
     for counts in by_arm.values():
         for kind, n in counts.items():
