@@ -225,6 +225,15 @@ def test_step_limit_keeps_the_sum_and_the_bound():
         assert all(
             min(w, t) - 1e-12 <= o <= max(w, t) + 1e-12 for o, w, t in zip(out, last, target, strict=True)
         )
+    # With no floor a weight falls to 0, never below it by rounding (the response says >= 0).
+    for _ in range(2000):
+        last = [rng.random() for _ in range(3)]
+        last = [x / sum(last) for x in last]
+        i = rng.randrange(3)
+        target = [0.0 if j == i else 0.5 for j in range(3)]
+        for _ in range(15):
+            last = step_limited(last, target, 0.1)
+        assert min(last) >= 0.0 and last[i] <= 1e-12, last
 
 
 def content_with_policy(tmp_path: Path, **changes) -> Path:

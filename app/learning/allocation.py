@@ -139,8 +139,8 @@ def step_limited(last: list[float], target: list[float], step: float) -> list[fl
     for w, d in zip(last, delta, strict=True):
         if d > 0:
             out.append(w + d * moved / up)
-        elif d < 0:
-            out.append(w + d * moved / down)
+        elif d < 0:  # never below 0 by rounding (with `floor: 0` a weight can reach it exactly)
+            out.append(max(0.0, w + d * moved / down))
         else:
             out.append(w)
     return out
