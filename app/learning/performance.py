@@ -7,15 +7,16 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from app.learning.allocation import p_above, p_best
+from app.learning.allocation import p_above
 from app.learning.arms import EVENT_TYPES, HOLDOUT, NO_SEGMENT, Context
+from app.learning.draws import sample
 from app.learning.policy import AllocationPolicy
-from app.learning.posteriors import ParentCounts, cells_of, posteriors
+from app.learning.posteriors import ParentCounts, Posterior, cells_of, posteriors
 from app.learning.store import LearningStore
 
 Z95 = 1.959963984540054
@@ -75,11 +76,15 @@ def performance(
     for c, journey, channel, locale, segment, arm, kind, n, _ in totals:
         parents[(c, journey, channel)].append((locale, segment, arm, kind, int(n)))
     cells = {key: cells_of(rows) for key, rows in parents.items()}
-    contexts = []
+    shown_contexts = []
     for (c, journey, channel, locale, segment), arms in sorted(shown.items()):
         context = Context(journey, channel, locale, segment or None)
         parent = ParentCounts.of_cells(cells.get((c, journey, channel), {}), context)
-        contexts.append(_context(c, context, arms, parent, policy, weights.get((c, context.key), {})))
+        shown_contexts.append(_Shown.of(c, context, arms, parent, policy))
+    # Seeded per query and policy: the same counts give the same figures on every read.
+    seed = hashlib.sha256(f"{policy.version}|{client}|{filters}".encode()).digest()[:8]
+    _probabilities(shown_contexts, policy, np.random.default_rng(int.from_bytes(seed, "big")))
+    contexts = [_context(x, policy, weights.get((x.client, x.context.key), {})) for x in shown_contexts]
     return {"goal": policy.goal, "policy_version": policy.version, "since": filters.since_day,
             "contexts": contexts}  # fmt: skip
 
@@ -108,30 +113,71 @@ def _weights_served(store: LearningStore, client: str | None) -> dict[tuple[str,
     return out
 
 
-def _context(
-    client: str,
-    context: Context,
-    arms: dict[str, dict[str, float]],
-    parent: ParentCounts,
-    policy: AllocationPolicy,
-    served: dict[str, float],
-) -> dict[str, Any]:
-    names = sorted(a for a in arms if a != HOLDOUT)
-    goal = policy.goal
-    baseline = {k: sum(int(arms[a].get(k, 0)) for a in names) for k in ("sent", goal, *GUARDED)}
-    # Seeded per context and policy: the same counts give the same figures on every read.
-    seed = hashlib.sha256(f"{policy.version}|{client}|{context.key}".encode()).digest()[:8]
-    rng = np.random.default_rng(int.from_bytes(seed, "big"))
-    posts = posteriors(names, parent, goal, policy)
-    best = p_best(posts, policy.draws, rng, policy.normal_from) if names else []
-    counts = [{t: int(arms[a].get(t, 0)) for t in EVENT_TYPES} for a in names]
-    sent = np.array([c["sent"] for c in counts], dtype=float)
-    # Both guarded event types in one call: per arm, its rate against the other arms together.
-    k = np.array([[c[kind] for c in counts] for kind in GUARDED], dtype=float).ravel()
-    k_all = np.repeat([baseline[kind] for kind in GUARDED], len(names))
-    n, n_all = np.tile(sent, len(GUARDED)), float(baseline["sent"])
-    both = p_above(k, n, k_all - k, n_all - n, policy.draws, rng, policy.normal_from)
-    above = {kind: both[i * len(names) : (i + 1) * len(names)] for i, kind in enumerate(GUARDED)}
+@dataclass
+class _Shown:
+    """One context's counts and posteriors, before its probabilities are drawn for all at once."""
+
+    client: str
+    context: Context
+    arms: dict[str, dict[str, float]]
+    names: list[str]
+    posts: list[Posterior]
+    counts: list[dict[str, int]]
+    baseline: dict[str, int]
+    best: list[float] = field(default_factory=list)
+    above: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, client: str, context: Context, arms: dict, parent: ParentCounts, policy: AllocationPolicy
+    ) -> _Shown:
+        names = sorted(a for a in arms if a != HOLDOUT)
+        kinds = ("sent", policy.goal, *GUARDED)
+        baseline = {k: sum(int(arms[a].get(k, 0)) for a in names) for k in kinds}
+        counts = [{t: int(arms[a].get(t, 0)) for t in EVENT_TYPES} for a in names]
+        return cls(
+            client, context, arms, names, posteriors(names, parent, policy.goal, policy), counts, baseline
+        )
+
+
+def _probabilities(shown: list[_Shown], policy: AllocationPolicy, rng: np.random.Generator) -> None:
+    """P(best) of every arm and P(unsubscribe / complaint rate above the other arms') for every
+    context in one batch of draws (a call per context cost more than its draws)."""
+    shown = [x for x in shown if x.names]
+    if not shown:
+        return
+    alpha = np.array([p.alpha for x in shown for p in x.posts])
+    beta = np.array([p.beta for x in shown for p in x.posts])
+    drawn = sample(alpha, beta, policy.draws, rng, policy.normal_from, logit=True)  # only order counts
+    ks, ns, k_others, n_others = [], [], [], []
+    start = 0
+    for x in shown:
+        width = len(x.names)
+        if len({(p.alpha, p.beta) for p in x.posts}) == 1:  # identical posteriors: exactly equal
+            x.best = [1.0 / width] * width
+        else:
+            wins = np.bincount(drawn[:, start : start + width].argmax(axis=1), minlength=width)
+            x.best = (wins / policy.draws).tolist()
+        start += width
+        sent = [c["sent"] for c in x.counts]
+        for kind in GUARDED:
+            for c, n in zip(x.counts, sent, strict=True):
+                ks.append(c[kind])
+                ns.append(n)
+                k_others.append(x.baseline[kind] - c[kind])
+                n_others.append(x.baseline["sent"] - n)
+    above = p_above(*(np.array(v, dtype=float) for v in (ks, ns, k_others, n_others)), policy.draws, rng,
+                    policy.normal_from)  # fmt: skip
+    start = 0
+    for x in shown:
+        for kind in GUARDED:
+            x.above[kind] = above[start : start + len(x.names)]
+            start += len(x.names)
+
+
+def _context(x: _Shown, policy: AllocationPolicy, served: dict[str, float]) -> dict[str, Any]:
+    names, arms, counts, baseline, above, goal = x.names, x.arms, x.counts, x.baseline, x.above, policy.goal
+    best = x.best
     out_arms = []
     for i, (arm, pb) in enumerate(zip(names, best, strict=True)):
         c = counts[i]
@@ -163,8 +209,8 @@ def _context(
             "uplift": uplift((baseline[goal], baseline["sent"]), held),
         }
     return {
-        "client": client,
-        **context.as_dict(),
+        "client": x.client,
+        **x.context.as_dict(),
         "baseline": {"sends": baseline["sent"], **{k: _rate(baseline[k], baseline["sent"]) for k in GUARDED}},
         "arms": out_arms,
         "hold_out": hold_out,
