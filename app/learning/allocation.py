@@ -44,13 +44,18 @@ def p_best(
     posts: list[Posterior], draws: int, rng: np.random.Generator, normal_from: float = 0
 ) -> list[float]:
     """Probability that each arm's rate is the highest, by Monte-Carlo Thompson draws."""
-    if len({(p.alpha, p.beta) for p in posts}) == 1:  # identical posteriors: exactly equal
-        return [1.0 / len(posts)] * len(posts)
     alpha = np.array([p.alpha for p in posts])
     beta = np.array([p.beta for p in posts])
-    samples = sample(alpha, beta, draws, rng, normal_from, logit=True)  # only their order counts
-    wins = np.bincount(samples.argmax(axis=1), minlength=len(posts))
-    return (wins / draws).tolist()
+    return wins_share(posts, sample(alpha, beta, draws, rng, normal_from, logit=True))
+
+
+def wins_share(posts: list[Posterior], drawn: np.ndarray) -> list[float]:
+    """Per arm, the share of rows of `drawn` (one column per arm, in any order-keeping scale) in
+    which it is highest; identical posteriors get exactly equal shares."""
+    if len({(p.alpha, p.beta) for p in posts}) == 1:
+        return [1.0 / len(posts)] * len(posts)
+    wins = np.bincount(drawn.argmax(axis=1), minlength=len(posts))
+    return (wins / len(drawn)).tolist()
 
 
 def p_above(

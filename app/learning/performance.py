@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from app.learning.allocation import p_above
+from app.learning.allocation import p_above, wins_share
 from app.learning.arms import EVENT_TYPES, HOLDOUT, NO_SEGMENT, Context
 from app.learning.draws import sample
 from app.learning.policy import AllocationPolicy
@@ -153,11 +153,7 @@ def _probabilities(shown: list[_Shown], policy: AllocationPolicy, rng: np.random
     start = 0
     for x in shown:
         width = len(x.names)
-        if len({(p.alpha, p.beta) for p in x.posts}) == 1:  # identical posteriors: exactly equal
-            x.best = [1.0 / width] * width
-        else:
-            wins = np.bincount(drawn[:, start : start + width].argmax(axis=1), minlength=width)
-            x.best = (wins / policy.draws).tolist()
+        x.best = wins_share(x.posts, drawn[:, start : start + width])
         start += width
         sent = [c["sent"] for c in x.counts]
         for kind in GUARDED:

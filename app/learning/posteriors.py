@@ -12,6 +12,7 @@ ANOVA (DerSimonian-Laird) correction for the mean being estimated from the same 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from app.learning.arms import HOLDOUT, Context, family
@@ -65,10 +66,10 @@ class ParentCounts:
         return regroup((item for arms in self.siblings.values() for item in arms.items()), key)
 
 
-def regroup(counts, key) -> dict[str, Counts]:
-    """Counts per arm (a mapping or (arm, counts) pairs) summed per `key(arm)`."""
+def regroup(pairs: Iterable[tuple[str, Counts]], key: Callable[[str], str]) -> dict[str, Counts]:
+    """(arm, counts) pairs summed per `key(arm)`."""
     out: dict[str, Counts] = defaultdict(dict)
-    for arm, c in counts.items() if isinstance(counts, dict) else counts:
+    for arm, c in pairs:
         bucket = out[key(arm)]
         for kind, n in c.items():
             bucket[kind] = bucket.get(kind, 0) + n
@@ -127,7 +128,7 @@ def posteriors(arms: list[str], parent: ParentCounts, goal: str, policy: Allocat
     """Beta(α, β) of each arm's goal rate per send in the context, its prior from the parent."""
     strength = prior_strength(parent, goal, policy) if parent.siblings else 0.0
     by_arm = parent.sibling_totals()
-    by_family = regroup(by_arm, family)
+    by_family = regroup(by_arm.items(), family)
     pooled: Counts = {}
     for counts in by_arm.values():
         for kind, n in counts.items():

@@ -90,10 +90,10 @@ class Learning:
         where = (client, context.key, key)
         last = self.store.last_decision(client, context, key) if self.store else None
         saved, parent = None, None
-        if last is not None and self._young(last):
+        if last is not None and self.store is not None and self._young(last):
             # Within the interval the weights stand unless the guard has news: only this context's
             # counts are read (a few rows), not the parent's.
-            own = ParentCounts.split(self.store.context_rows(client, context), context)  # type: ignore[union-attr]
+            own = ParentCounts.split(self.store.context_rows(client, context), context)
             guarded = guarded_counts(arms, own, self.policy)
             if last[1].get("guarded") == guarded or self._guard_checked.get(where) == guarded:
                 saved, parent = last[1], own
